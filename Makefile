@@ -1,0 +1,87 @@
+# digitlab — the two commands (README): `make site` and `make test`; also `make lab`, `make data`, `make bench`.
+# Each target sets itself up: a .venv with torch 2.14.1 + torchvision 0.29.1 (from this machine's disk), then
+# `pip install -e '.[dev]'`. Stamps in .venv/ make a second run reinstall nothing unless pyproject.toml changed.
+SHELL   := /bin/bash
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+PY      := $(BIN)/python
+NBS     := $(sort $(wildcard nbs/*.ipynb))
+# Notebooks run one at a time with all cores: two torch processes on two cores spin-wait each other.
+NB_WORKERS ?= 0
+
+.PHONY: site test lab data bench install export check-export check-clean nbtest pytest docs readme clean
+
+install: $(VENV)/.installed
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.torch: | $(PY)
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.torch
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+data: install
+	$(BIN)/digitlab data
+
+export: install
+	$(BIN)/nbdev-export
+
+# ---- make test -------------------------------------------------------------------------------------------
+# Fingerprint of the working tree (tracked changes + untracked files), to see what a command changed.
+TREE_STATE = { git status --porcelain --untracked-files=all; git diff; } | sha1sum
+
+check-export: install
+	@before=$$($(TREE_STATE)); $(BIN)/nbdev-export; after=$$($(TREE_STATE)); \
+	if [ "$$before" != "$$after" ]; then git status --short; \
+	  echo "FAIL: nbdev-export changed the library: export the notebooks (nbdev-export) and commit digitlab/."; exit 1; fi; \
+	echo "ok: nbdev-export changes nothing"
+
+check-clean: install
+	@before=$$($(TREE_STATE)); $(BIN)/nbdev-clean; after=$$($(TREE_STATE)); \
+	if [ "$$before" != "$$after" ]; then git status --short; \
+	  echo "FAIL: nbdev-clean changed notebooks: run nbdev-clean and commit nbs/."; exit 1; fi; \
+	echo "ok: nbdev-clean changes nothing"
+
+nbtest: data
+	$(BIN)/nbdev-test --n_workers $(NB_WORKERS) --timing --do_print
+
+pytest: data
+	$(BIN)/python -m pytest -q tests
+
+test: check-export check-clean nbtest pytest
+
+# ---- make site -------------------------------------------------------------------------------------------
+# Execute every notebook in place (outputs are the docs), clean them, then render _docs/ with quarto if it is
+# on PATH, else smalldocs. Notebooks are re-executed only when one of them changed since the last run.
+.make/executed: $(NBS) | $(VENV)/.installed
+	$(BIN)/nbdev-export
+	$(BIN)/digitlab data
+	@mkdir -p .make
+	set -o pipefail; for nb in $(NBS); do echo "executing $$nb"; \
+	  $(BIN)/jupyter execute --inplace "$$nb" 2>&1 | { grep -v '^\[' || true; } || exit 1; done
+	$(BIN)/nbdev-clean
+	touch $@
+
+docs: .make/executed
+	$(PY) tools/docs.py
+
+site: docs
+	@echo "The site's home page: $(CURDIR)/_docs/index.html"
+
+readme: install
+	$(PY) tools/docs.py --readme-only
+
+lab: data
+	$(BIN)/jupyter lab nbs
+
+bench: data
+	$(PY) bench/loaders.py --train
+
+clean:
+	rm -rf _docs _proc .make

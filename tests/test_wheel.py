@@ -1,0 +1,32 @@
+"A wheel built from the repo carries MNIST and the command, and works offline in a new venv."
+import subprocess, sys, sysconfig, venv, zipfile
+from pathlib import Path
+from tests.conftest import ROOT, offline
+
+def test_wheel_installs_and_works_offline(tmp_path):
+    r = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '-q', '-w', str(tmp_path/'dist'), str(ROOT)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    whl, = (tmp_path/'dist').glob('digitlab-*.whl')
+    names = zipfile.ZipFile(whl).namelist()
+    for f in ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz', 'README.md'):
+        assert f'digitlab/mnist/{f}' in names
+    meta = zipfile.ZipFile(whl).read(next(n for n in names if n.endswith('METADATA'))).decode()
+    assert 'Requires-Dist: fastai>=2.8.12' in meta and 'License-Expression: Apache-2.0' in meta
+    assert any(n.endswith('entry_points.txt') for n in names)
+    # A new venv with the wheel. Its heavy dependencies (torch, fastai) come from this venv's site-packages
+    # through a .pth line, which adds the folder but not its editable-install hooks: `digitlab` is the wheel's.
+    env_dir = tmp_path/'venv'; venv.create(env_dir, with_pip=True)
+    py = env_dir/'bin'/'python'
+    r = subprocess.run([str(py), '-m', 'pip', 'install', '-q', '--no-deps', '--no-index', str(whl)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    site = Path(subprocess.check_output([str(py), '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'], text=True).strip())
+    (site/'deps.pth').write_text(sysconfig.get_paths()['purelib']+'\n')
+    env = {'FASTAI_HOME': str(tmp_path/'fh')}
+    r = offline([str(py), '-c', 'import digitlab; print(digitlab.__file__)'], env, cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.startswith(str(env_dir)), (r.stdout, r.stderr)
+    r = offline([str(env_dir/'bin'/'digitlab'), 'data', '--only', 'mnist_sample'], env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path/'fh'/'data'/'mnist_sample'/'valid'/'7').is_dir()
+    r = offline([str(env_dir/'bin'/'digitlab'), 'data', '--check', '--only', 'mnist_sample'], env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
