@@ -94,4 +94,4 @@ def test_fastai_home_honoured(tmp_path):
             "make_mnist_folders('mnist_sample'); print(untar_data(URLs.MNIST_SAMPLE))")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env={**os.environ, 'FASTAI_HOME': str(tmp_path/'fh')})
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == str(tmp_path/'fh'/'data'/'mnist_sample')
+    assert r.stdout.strip() == str(tmp_path/'fh'/'data'/'mnist_sample'), r.stdout  # and no progress bar in a pipe
