@@ -32,17 +32,17 @@ def use_output_files(cache):
         if m and m[1]!=nb.stem: nb.rename(nb.with_name(m[1]+'.ipynb')); txt = txt.replace(nb.name, m[1]+'.ipynb')
     side.write_text(txt)
 
-def main(readme_only=False):
+def main(readme_only=False, readme=True):
     cfg = get_config(); os.chdir(cfg.config_path)
     if shutil.which('quarto'):
         if not readme_only: nbdev_docs.__wrapped__()
-        nbdev_readme.__wrapped__()
+        if readme: nbdev_readme.__wrapped__()
         return
     refresh_quarto_yml()
     nbdev.doclinks._build_modidx()
     nbdev_sidebar.__wrapped__()
     cache = proc_nbs(n_workers=0)
-    readme_fallback(cache, cfg)
+    if readme: readme_fallback(cache, cfg)
     if readme_only: return
     use_output_files(cache)
     out = cache/cfg.doc_path.name
@@ -54,5 +54,7 @@ def main(readme_only=False):
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--readme-only', action='store_true')
-    main(p.parse_args().readme_only)
+    p.add_argument('--readme-only', action='store_true', help="only README.md")
+    p.add_argument('--no-readme', action='store_true', help="only the site (the tests use this, so they change no tracked file)")
+    a = p.parse_args()
+    main(a.readme_only, not a.no_readme)

@@ -1,0 +1,50 @@
+"The website, rendered from the committed notebooks as `make site` renders it, looked at as a reader would."
+import re, shutil, subprocess, sys
+from html.parser import HTMLParser
+from pathlib import Path
+import pytest
+from tests.conftest import ROOT
+
+PAGES = ['index', 'data', 'pixel_similarity', 'how_a_net_works', 'sgd', 'fastai_learner', 'convolutions', 'cnn', 'cli']
+FIGURES = {'data': 4, 'pixel_similarity': 2, 'how_a_net_works': 8, 'sgd': 6, 'fastai_learner': 2, 'convolutions': 4, 'cnn': 8}
+
+class Page(HTMLParser):
+    def __init__(self): super().__init__(); self.links,self.imgs,self.text = [],[],[]
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag=='a' and a.get('href'): self.links.append(a['href'])
+        if tag=='img' and a.get('src'): self.imgs.append(a['src'])
+    def handle_data(self, d): self.text.append(d)
+
+@pytest.fixture(scope='module')
+def site():
+    r = subprocess.run([sys.executable, 'tools/docs.py', '--no-readme'], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return ROOT/'_docs'
+
+def parse(f): p = Page(); p.feed(f.read_text()); return p
+
+def test_every_page_rendered(site):
+    for nm in PAGES: assert (site/f'{nm}.html').is_file(), nm
+
+def test_figures_outputs_and_no_errors(site):
+    for nm in PAGES:
+        p = parse(site/f'{nm}.html'); text = ''.join(p.text)
+        assert 'Traceback' not in text and 'Error:' not in text.replace('MnistError:', ''), nm
+        assert sum(s.startswith('data:image/png') or s.endswith('.png') for s in p.imgs) >= FIGURES.get(nm, 0), nm
+    assert '0.9511' in ''.join(parse(site/'pixel_similarity.html').text)   # the book's number, in a saved output
+
+def test_internal_links_resolve(site):
+    for nm in PAGES:
+        for href in parse(site/f'{nm}.html').links:
+            if re.match(r'^[a-z_]+\.html(#.*)?$', href): assert (site/href.split('#')[0]).is_file(), (nm, href)
+
+@pytest.mark.skipif(not shutil.which('chromium'), reason="headless check needs Debian's chromium (apt-get install chromium)")
+def test_pages_open_in_a_browser(site, tmp_path):
+    for nm in ('index', 'cnn'):
+        shot = tmp_path/f'{nm}.png'
+        subprocess.run(['chromium', '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+                        '--disable-component-update', '--disable-sync', '--no-first-run', f'--user-data-dir={tmp_path/"profile"}',
+                        '--window-size=1280,1600', f'--screenshot={shot}', (site/f'{nm}.html').as_uri()],
+                       capture_output=True, timeout=120)
+        assert shot.is_file() and shot.stat().st_size > 50_000, nm   # a real page, not a blank one
