@@ -49,7 +49,7 @@ check-clean: install
 	echo "ok: nbdev-clean changes nothing"
 
 nbtest: data
-	$(BIN)/nbdev-test --n_workers $(NB_WORKERS) --timing --do_print
+	$(BIN)/nbdev-test --n-workers $(NB_WORKERS) --timing --do-print
 
 pytest: data
 	$(BIN)/python -m pytest -q tests
