@@ -7,12 +7,12 @@ Docs: https://digitlab.github.io/digitlab/cnn.html.md"""
 # %% auto #0
 __all__ = ['conv', 'simple_cnn', 'layer_arithmetic']
 
-# %% ../nbs/08_cnn.ipynb #8967bd2c
+# %% ../nbs/08_cnn.ipynb #14a19547
 import torch, pandas as pd
 from torch import nn
 from fastai.layers import Flatten
 
-# %% ../nbs/08_cnn.ipynb #6f31e1f3
+# %% ../nbs/08_cnn.ipynb #f4e19531
 _NORMS = dict(batch=nn.BatchNorm2d, layer=lambda nf: nn.GroupNorm(1, nf), group=lambda nf: nn.GroupNorm(2, nf),
               instance=lambda nf: nn.InstanceNorm2d(nf, affine=True))
 
@@ -29,7 +29,7 @@ def conv(ni:int, # Input channels
     if act: post = [nn.ReLU()] + post if act_first else post + [nn.ReLU()]
     return nn.Sequential(res, *post) if post else res
 
-# %% ../nbs/08_cnn.ipynb #a6364a4e
+# %% ../nbs/08_cnn.ipynb #0d72d6c6
 def simple_cnn(chans=(1,8,16,32,64,10), # Channels: the input's, each hidden conv's, then one per class
                ks0:int=5, # Kernel size of the first conv (the later ones are 3)
                norm:str=None, # Normalization in every conv: None, 'batch', 'layer', 'group' or 'instance'
@@ -41,7 +41,7 @@ def simple_cnn(chans=(1,8,16,32,64,10), # Channels: the input's, each hidden con
               for i,(ni,nf) in enumerate(zip(chans[:-2], chans[1:-1]))]
     return nn.Sequential(*hidden, conv(chans[-2], chans[-1], act=False, norm=norm if norm_out else None), Flatten())
 
-# %% ../nbs/08_cnn.ipynb #3c008d79
+# %% ../nbs/08_cnn.ipynb #c06399ad
 def layer_arithmetic(model:nn.Module, # A model made of `nn.Conv2d` and other layers
                      shape=(1,28,28), # Shape of one input image
                     ) -> pd.DataFrame:
@@ -51,9 +51,10 @@ def layer_arithmetic(model:nn.Module, # A model made of `nn.Conv2d` and other la
         (ni,nf),(ks,_),(h,w) = (m.in_channels, m.out_channels), m.kernel_size, o.shape[-2:]
         rows.append(dict(layer=len(rows), input=f"{i[0].shape[1]}×{i[0].shape[2]}×{i[0].shape[3]}", output=f"{nf}×{h}×{w}",
                          params=sum(p.numel() for p in m.parameters()), mults=h*w*nf*ni*ks*ks))
-    hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    hs,was_training = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)],model.training
     try:
         with torch.no_grad(): model.eval()(torch.zeros(1, *shape))
     finally:
         for h in hs: h.remove()
+        model.train(was_training)   # leave the model as we found it
     return pd.DataFrame(rows).set_index('layer')
