@@ -10,7 +10,7 @@ NBS     := $(sort $(wildcard nbs/*.ipynb))
 # Notebooks run one at a time with all cores: two torch processes on two cores spin-wait each other.
 NB_WORKERS ?= 0
 
-.PHONY: site test lab data bench install export check-export check-clean nbtest pytest docs readme clean
+.PHONY: site test lab data bench seeds install export check-export check-clean nbtest pytest docs readme clean
 
 install: $(VENV)/.installed
 
@@ -82,6 +82,10 @@ lab: data
 
 bench: data
 	$(PY) bench/loaders.py --train
+
+# Every headline recipe over five seeds (≈ 25 min): rewrites digitlab/seeds.json, which the notebooks quote and assert against.
+seeds: data
+	$(PY) bench/seeds.py
 
 clean:
 	rm -rf _docs _proc .make

@@ -6,16 +6,16 @@ Docs: https://digitlab.github.io/digitlab/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #25fed3b6
 from __future__ import annotations
-import gzip, hashlib, math, shutil, struct, sys, tempfile, zlib
+import gzip, hashlib, json, math, shutil, struct, sys, tempfile, zlib
 from contextlib import contextmanager
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 
-import numpy as np, torch
+import numpy as np, pandas as pd, torch
 from PIL import Image
 from torch.utils.data import TensorDataset
-from fastcore.all import L
+from fastcore.all import L, AttrDict
 from fastprogress.fastprogress import progress_bar
 from fastprogress.core import IN_NOTEBOOK
 from fastai.data.external import URLs, untar_data, fastai_path
@@ -27,7 +27,8 @@ from fastai.vision.augment import IntToFloatTensor, Normalize
 
 # %% auto #0
 __all__ = ['MNIST_SHA256', 'MNIST_FILES', 'MnistError', 'mnist_src', 'read_idx', 'load_mnist', 'mnist_layout',
-           'make_mnist_folders', 'check_mnist_folders', 'TensorDL', 'MnistTensors', 'mnist_dls']
+           'make_mnist_folders', 'check_mnist_folders', 'TensorDL', 'MnistTensors', 'mnist_dls', 'seed_spread',
+           'seed_spreads']
 
 # %% ../nbs/00_data.ipynb #71ecd6a5
 MNIST_SHA256 = {  # SHA-256 of each uncompressed IDX file, as published with MNIST's copies
@@ -221,3 +222,23 @@ def mnist_dls(digits=None, # Keep only these digits, e.g. `(3,7)` for `MNIST_SAM
         return TensorDL(ds, bs=bs, shuffle=shuffle, drop_last=shuffle, num_workers=0, after_batch=tfms,
                         device=device or default_device())
     return DataLoaders(dl('train', True), dl('test', False))
+
+# %% ../nbs/00_data.ipynb #7dc2bb12
+@lru_cache(maxsize=None)
+def _seeds(): return json.loads((files('digitlab')/'seeds.json').read_text())
+
+def seed_spread(recipe:str, # A recipe measured by `bench/seeds.py`, e.g. 'cnn_final_book'
+                margin:float=0.002, # Allowance below the minimum (and above the maximum) for another machine's rounding
+               ) -> AttrDict: # mean, min, max, n, floor, ceil, book, accs (per seed), text
+    "A recipe's accuracy over seeds, as measured by `bench/seeds.py` on the course's 2-core CPU"
+    recipes = _seeds()['recipes']
+    if recipe not in recipes: raise KeyError(f"no spread measured for {recipe!r}; known: {', '.join(recipes)}")
+    r = recipes[recipe]; a = list(r['accs'].values()); mean = sum(a)/len(a)
+    return AttrDict(mean=mean, min=min(a), max=max(a), n=len(a), floor=min(a)-margin, ceil=max(a)+margin, book=r['book'],
+                    what=r['what'], accs={int(k):v for k,v in r['accs'].items()}, text=f"{mean:.4f} ({min(a):.4f}–{max(a):.4f}, {len(a)} seeds)")
+
+def seed_spreads() -> pd.DataFrame:
+    "Every recipe measured by `bench/seeds.py`: its lesson, what it is, the book's figure, and ours over seeds"
+    return pd.DataFrame([dict(recipe=k, lesson=v['lesson'], what=v['what'], book=v['book'],
+                              **{o: round(seed_spread(k)[o], 4) for o in ('mean','min','max')}, seeds=seed_spread(k).n)
+                         for k,v in _seeds()['recipes'].items()]).set_index('recipe')

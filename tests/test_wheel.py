@@ -11,6 +11,7 @@ def test_wheel_installs_and_works_offline(tmp_path):
     names = zipfile.ZipFile(whl).namelist()
     for f in ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz', 'README.md'):
         assert f'digitlab/mnist/{f}' in names
+    assert 'digitlab/seeds.json' in names   # the spreads the notebooks quote
     meta = zipfile.ZipFile(whl).read(next(n for n in names if n.endswith('METADATA'))).decode()
     assert 'Requires-Dist: fastai>=2.8.12' in meta and 'License-Expression: Apache-2.0' in meta
     assert any(n.endswith('entry_points.txt') for n in names)
@@ -25,6 +26,8 @@ def test_wheel_installs_and_works_offline(tmp_path):
     env = {'FASTAI_HOME': str(tmp_path/'fh')}
     r = offline([str(py), '-c', 'import digitlab; print(digitlab.__file__)'], env, cwd=tmp_path)
     assert r.returncode == 0 and r.stdout.startswith(str(env_dir)), (r.stdout, r.stderr)
+    r = offline([str(py), '-c', "from digitlab.data import seed_spread; print(seed_spread('cnn_final_book').text)"], env, cwd=tmp_path)
+    assert r.returncode == 0 and 'seeds)' in r.stdout, (r.stdout, r.stderr)
     r = offline([str(env_dir/'bin'/'digitlab'), 'data', '--only', 'mnist_sample'], env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path/'fh'/'data'/'mnist_sample'/'valid'/'7').is_dir()
