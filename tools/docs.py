@@ -16,7 +16,7 @@ BIN = Path(sys.executable).parent
 
 def readme_fallback(cache, cfg):
     "README.md from the processed index notebook: nbconvert's Markdown, with the front matter turned into a heading"
-    md = subprocess.run([BIN/'jupyter', 'nbconvert', '--to', 'markdown', '--stdout', '--log-level', 'ERROR',
+    md = subprocess.run([BIN/'jupyter', 'nbconvert', '--to', 'markdown', '--no-input', '--stdout', '--log-level', 'ERROR',
                          str(cache/cfg.readme_nb)], check=True, capture_output=True, text=True).stdout
     _, front, body = md.split('---\n', 2)
     meta = yaml.safe_load(front)
