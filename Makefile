@@ -1,11 +1,18 @@
 # digitlab — the two commands (README): `make site` and `make test`; also `make lab`, `make data`, `make bench`.
-# Each target sets itself up: a .venv with torch 2.14.1 + torchvision 0.29.1 (from this machine's disk), then
-# `pip install -e '.[dev]'`. Stamps in .venv/ make a second run reinstall nothing unless pyproject.toml changed.
+# Each target sets itself up: a .venv with torch + torchvision at the pinned versions (from this machine's disk), then
+# `pip install -e '.[dev]'`. Stamps in .venv/ make a second run reinstall nothing unless pyproject.toml changed. The stamps'
+# names carry the interpreter's version and the torch pins, so a new python3 rebuilds the venv and a new pin reinstalls torch;
+# the venv's stamp is written last, so a venv whose creation was interrupted is removed and made again.
 SHELL   := /bin/bash
 PYTHON  ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 PY      := $(BIN)/python
+TORCH_VER ?= 2.14.1
+TV_VER    ?= 0.29.1
+PYVER   := $(shell $(PYTHON) -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
+VENV_OK := $(VENV)/.venv-ok-py$(PYVER)
+TORCH_OK := $(VENV)/.torch-$(TORCH_VER)-torchvision-$(TV_VER)
 NBS     := $(sort $(wildcard nbs/*.ipynb))
 # Notebooks run one at a time with all cores: two torch processes on two cores spin-wait each other.
 NB_WORKERS ?= 0
@@ -14,15 +21,18 @@ NB_WORKERS ?= 0
 
 install: $(VENV)/.installed
 
-$(PY):
+$(VENV_OK):
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-
-$(VENV)/.torch: | $(PY)
-	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	touch $@
 
-$(VENV)/.installed: pyproject.toml $(VENV)/.torch
+$(TORCH_OK): $(VENV_OK)
+	$(PY) -m pip install -q torch==$(TORCH_VER) torchvision==$(TV_VER)
+	rm -f $(VENV)/.torch-*
+	touch $@
+
+$(VENV)/.installed: pyproject.toml $(TORCH_OK)
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 

@@ -4,7 +4,8 @@
     python bench/loaders.py --train    # also: one training epoch of the chapter-13 CNN each way
 
 Prints seconds per pass and the ratio book/ours. The machine is shared and noisy: compare the
-ratios, and quote medians. Nothing here is asserted; the tests never time anything.
+ratios, and quote medians. The tests never time anything; with --train this script exits with
+status 1 if the in-memory training epoch is not at least --min-ratio (4) times faster.
 """
 import argparse, statistics, time, warnings
 warnings.filterwarnings('ignore', category=FutureWarning)
@@ -34,6 +35,7 @@ def one_epoch(dls):
 
 def row(name, book, ours):
     b,o = statistics.median(book), statistics.median(ours)
+    row.ratio = b/o
     print(f"{name:<34} book {b:7.2f}s   ours {o:6.2f}s   ratio {b/o:6.1f}x   (runs: book {', '.join(f'{t:.1f}' for t in book)}; ours {', '.join(f'{t:.2f}' for t in ours)})", flush=True)
 
 if __name__=='__main__':
@@ -41,6 +43,7 @@ if __name__=='__main__':
     p.add_argument('--repeats', type=int, default=3)
     p.add_argument('--bs', type=int, default=64)
     p.add_argument('--train', action='store_true', help="also time one training epoch of the chapter-13 CNN on full MNIST")
+    p.add_argument('--min-ratio', type=float, default=4., help="the training epoch must be at least this many times faster in memory")
     a = p.parse_args()
     make_mnist_folders()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, bs {a.bs}, median of {a.repeats}", flush=True)
@@ -54,3 +57,6 @@ if __name__=='__main__':
         bt,ot = [],[]
         for _ in range(a.repeats): bt.append(one_epoch(book)); ot.append(one_epoch(ours))
         row('MNIST: simple_cnn + BatchNorm, 1 epoch', bt, ot)
+        ok = row.ratio >= a.min_ratio
+        print(f"{'ok' if ok else 'TOO SLOW'}: a training epoch in memory is {row.ratio:.1f}x faster (required: {a.min_ratio:g}x)")
+        raise SystemExit(0 if ok else 1)

@@ -10,7 +10,6 @@ __all__ = ['main']
 # %% ../nbs/11_cli.ipynb #16784e0f
 import argparse, sys
 from pathlib import Path
-from .data import MnistError, make_mnist_folders, check_mnist_folders
 
 # %% ../nbs/11_cli.ipynb #3e0e1e3c
 _URLS = dict(mnist_sample='URLs.MNIST_SAMPLE', mnist_png='URLs.MNIST')
@@ -31,16 +30,17 @@ def main(argv:list=None # Arguments (default: `sys.argv[1:]`)
         ) -> int: # Exit status: 0 when all is well
     "The `digitlab` console command"
     a = _parser().parse_args(argv)
+    from digitlab.data import MnistError, make_mnist_folders, check_mnist_folders   # torch and fastai load in seconds: not for --help
     names = [a.only] if a.only else list(_URLS)
     try:
         if a.check:
             problems = check_mnist_folders(names, data=a.dest, src=a.src)
             for p in problems: print(f"digitlab: {p}", file=sys.stderr)
             if problems: return 1
-            print(f"{' and '.join(names)}: every file present and identical to MNIST.")
+            print(f"{' and '.join(names)}: every file present and identical to MNIST, nothing extra.")
         else:
             for nm,p in make_mnist_folders(names, data=a.dest, src=a.src).items():
                 print(f"{nm}: {p}" + ('' if a.dest else f"   (untar_data({_URLS[nm]}) returns it)"))
-    except MnistError as e:
+    except (MnistError, OSError) as e:   # one sentence, never a traceback
         print(f"digitlab: error: {e}", file=sys.stderr); return 1
     return 0

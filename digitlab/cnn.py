@@ -55,7 +55,7 @@ def layer_arithmetic(model:nn.Module, # A model made of `nn.Conv2d` and other la
                          params=sum(p.numel() for p in m.parameters()), mults=h*w*nf*ni*ks*ks))
     hs,was_training = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)],model.training
     try:
-        with torch.no_grad(): model.eval()(torch.zeros(1, *shape))
+        with torch.no_grad(): model.eval()(torch.zeros(1, *shape, device=next(model.parameters()).device))   # probe where the model is
     finally:
         for h in hs: h.remove()
         model.train(was_training)   # leave the model as we found it

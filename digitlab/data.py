@@ -6,7 +6,7 @@ Docs: https://digitlab.github.io/digitlab/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #25fed3b6
 from __future__ import annotations
-import gzip, hashlib, json, math, shutil, struct, sys, tempfile, zlib
+import configparser, gzip, hashlib, json, math, os, shutil, struct, sys, tempfile, zlib
 from contextlib import contextmanager
 from functools import lru_cache
 from importlib.resources import files
@@ -14,21 +14,21 @@ from pathlib import Path
 
 import numpy as np, pandas as pd, torch
 from PIL import Image
-from torch.utils.data import TensorDataset
-from fastcore.all import L, AttrDict
+from torch import Tensor
+from fastcore.all import L, AttrDict, is_listy, Config
 from fastprogress.fastprogress import progress_bar
 from fastprogress.core import IN_NOTEBOOK
 from fastai.data.external import URLs, untar_data, fastai_path
-from fastai.data.core import TfmdDL, DataLoaders
-from fastai.data.transforms import Category
+from fastai.data.core import TfmdDL, DataLoaders, Datasets, TfmdLists
+from fastai.data.transforms import Transform, Categorize
 from fastai.vision.core import TensorImageBW
 from fastai.torch_core import TensorCategory, default_device
 from fastai.vision.augment import IntToFloatTensor, Normalize
 
 # %% auto #0
-__all__ = ['MNIST_SHA256', 'MNIST_FILES', 'MnistError', 'mnist_src', 'read_idx', 'load_mnist', 'mnist_layout',
-           'make_mnist_folders', 'check_mnist_folders', 'TensorDL', 'MnistTensors', 'mnist_dls', 'seed_spread',
-           'seed_spreads']
+__all__ = ['MNIST_SHA256', 'MNIST_FILES', 'MARKER', 'MnistError', 'mnist_src', 'read_idx', 'load_mnist', 'mnist_layout',
+           'make_mnist_folders', 'check_mnist_folders', 'MnistImage', 'MnistLabel', 'TensorDL', 'mnist_datasets',
+           'mnist_dls', 'seed_spread', 'seed_spreads']
 
 # %% ../nbs/00_data.ipynb #71ecd6a5
 MNIST_SHA256 = {  # SHA-256 of each uncompressed IDX file, as published with MNIST's copies
@@ -47,35 +47,45 @@ def mnist_src() -> Path:
     return Path(str(files('digitlab')/'mnist'))
 
 # %% ../nbs/00_data.ipynb #859ffc89
-_fix = "reinstall digitlab (`pip install --force-reinstall digitlab`) or point `src` at good copies"
+_fix = "reinstall digitlab (`pip install --force-reinstall digitlab`), or point `src` (`digitlab data --src DIR`) at good copies"
+
+def _fix_for(fn):
+    "What to do about a bad MNIST file `fn`: it depends on whether it is the package's copy or the user's"
+    if Path(fn).resolve().parent == mnist_src().resolve(): return _fix
+    return f"replace it with a good copy, or leave out `src` (`--src` on the command line) to use the copy inside digitlab"
 
 def read_idx(fn:Path, # A gzip-compressed IDX file
              sha256:str=None, # Expected SHA-256 of the uncompressed bytes (None: don't check)
             ) -> torch.Tensor: # `uint8`, shaped as the header says
     "Read the gzipped IDX file `fn` into a tensor, checking its format, size and checksum"
-    fn = Path(fn)
+    fn = Path(fn); fix = _fix_for(fn)
     try: raw = fn.read_bytes()
-    except OSError as e: raise MnistError(f"Cannot read {fn} ({e.strerror}): {_fix}.") from None
+    except OSError as e: raise MnistError(f"Cannot read {fn} ({e.strerror or e}): {fix}.") from None
+    if not raw: raise MnistError(f"{fn} is empty (0 bytes): {fix}.")
     try: data = gzip.decompress(raw)
     except (EOFError, OSError, zlib.error) as e:
-        raise MnistError(f"{fn} is not a complete gzip file ({e}): it is truncated or corrupted; {_fix}.") from None
+        raise MnistError(f"{fn} is not a complete gzip file ({e}): it is truncated or corrupted; {fix}.") from None
     if len(data)<4 or data[:3]!=b'\0\0\x08' or not 1<=data[3]<=3:
-        raise MnistError(f"{fn} is not an MNIST IDX file: its magic number is {data[:4].hex()}, "
-                         f"expected 00000801 (labels) or 00000803 (images); {_fix}.")
+        raise MnistError(f"{fn} is not an MNIST IDX file: its magic number is {data[:4].hex() or 'missing'}, "
+                         f"expected 00000801 (labels) or 00000803 (images); {fix}.")
     nd = data[3]; start = 4+4*nd
-    shape = struct.unpack(f'>{nd}I', data[4:start]) if len(data)>=start else (0,)
+    if len(data)<start: raise MnistError(f"{fn} has a truncated IDX header: {len(data)} bytes, where {nd} dimensions need {start}; {fix}.")
+    shape = struct.unpack(f'>{nd}I', data[4:start])
+    if 0 in shape: raise MnistError(f"{fn} announces a zero-sized dimension ({'×'.join(map(str,shape))}): it holds no image; {fix}.")
     if len(data)-start != math.prod(shape):
-        raise MnistError(f"{fn} holds {max(len(data)-start,0):,} bytes of data but its header announces "
-                         f"{math.prod(shape):,} ({'×'.join(map(str,shape))}); {_fix}.")
+        raise MnistError(f"{fn} holds {len(data)-start:,} bytes of data but its header announces "
+                         f"{math.prod(shape):,} ({'×'.join(map(str,shape))}); {fix}.")
     if sha256 and (h := hashlib.sha256(data).hexdigest()) != sha256:
-        raise MnistError(f"{fn} has SHA-256 {h[:16]}…, expected {sha256[:16]}…: the file is corrupted; {_fix}.")
+        raise MnistError(f"{fn} has SHA-256 {h[:16]}…, expected {sha256[:16]}…: the file is corrupted; {fix}.")
     return torch.frombuffer(bytearray(data[start:]), dtype=torch.uint8).view(*shape)
 
 # %% ../nbs/00_data.ipynb #8216990b
+def _src(src): return str(src or mnist_src())
+
 @lru_cache(maxsize=4)
 def _load(split, src):
     x,y = (read_idx(Path(src)/f'{nm}.gz', MNIST_SHA256[nm]) for nm in MNIST_FILES[split])
-    if len(x)!=len(y) or x.shape[1:]!=(28,28): raise MnistError(f"{src}: the {split} images {tuple(x.shape)} and labels {tuple(y.shape)} do not match; {_fix}.")
+    if len(x)!=len(y) or x.shape[1:]!=(28,28): raise MnistError(f"{src}: the {split} images {tuple(x.shape)} and labels {tuple(y.shape)} do not match; {_fix_for(Path(src)/'x')}.")
     return x, y.long()
 
 def load_mnist(split:str='train', # 'train' (60,000 images) or 'test' (10,000)
@@ -100,14 +110,23 @@ def mnist_layout(name:str, # 'mnist_sample' or 'mnist_png'
     return {f'{f}/{d}': (s, torch.where(labels[s]==d)[0]) for f,s in splits for d in digits}
 
 # %% ../nbs/00_data.ipynb #1eeac62e
+try: import fcntl
+except ImportError: fcntl = None
+try: import msvcrt
+except ImportError: msvcrt = None
+MARKER = '.digitlab-complete'   # written last into a dataset's temporary folder, just before the rename
+
 @contextmanager
 def _locked(fn):
-    "Hold an exclusive lock on the file `fn` (a no-op where there is no `fcntl`, as on Windows)"
-    with open(fn, 'a') as f:
-        try: import fcntl
-        except ImportError: fcntl = None
-        if fcntl: fcntl.flock(f, fcntl.LOCK_EX)
-        yield
+    "Hold an exclusive lock on the file `fn` (fcntl, or msvcrt on Windows); yield whether a lock is held"
+    with open(fn, 'a+b') as f:
+        if fcntl: fcntl.flock(f, fcntl.LOCK_EX); yield True; return
+        if not msvcrt: yield False; return
+        while True:
+            try: f.seek(0); msvcrt.locking(f.fileno(), msvcrt.LK_LOCK, 1); break
+            except OSError: pass   # LK_LOCK gives up after 10 s: keep waiting
+        try: yield True
+        finally: f.seek(0); msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)
 
 def _progress(items, comment):
     "A fastprogress bar in a notebook or a terminal; none when output goes to a file or a pipe"
@@ -115,41 +134,74 @@ def _progress(items, comment):
     pb = progress_bar(items); pb.comment = comment
     return pb
 
-def _write_dataset(name, dest, src):
-    "Write dataset `name` into a temporary folder beside `dest`, then rename it to `dest`"
-    for stale in dest.parent.glob(f'.{dest.name}.tmp*'): shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.tmp', dir=dest.parent))
+def _labels_csv(lay):
+    "fastai's labels.csv for MNIST_SAMPLE: each file, then 0 for a 3 and 1 for a 7"
+    rows = [f'{f}/{i}.png,{int(f[-1]=="7")}' for f,(_,idxs) in lay.items() for i in idxs.tolist()]
+    return '\n'.join(['name,label']+rows)+'\n'
+
+def _complete(dest, name, n):
+    "Does `dest` carry our completion marker for dataset `name` with its `n` images?"
+    try: m = json.loads((dest/MARKER).read_text())
+    except (OSError, ValueError): return False
+    return m.get('dataset')==name and m.get('images')==n
+
+def _write_dataset(name, dest, src, locked=True):
+    "Write dataset `name` into a temporary folder beside `dest`, mark it complete, then rename it to `dest`"
+    if locked:   # only the lock holder may clear what an interrupted run left; without a lock it may be another writer's
+        for stale in dest.parent.glob(f'.{dest.name}.tmp*'): shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.tmp{os.getpid()}-', dir=dest.parent))
     try:
         lay = mnist_layout(name, src)
         for folder in lay: (tmp/folder).mkdir(parents=True)
         todo = [(folder, split, i) for folder,(split,idxs) in lay.items() for i in idxs.tolist()]
-        imgs = {s: _load(s, str(src or mnist_src()))[0].numpy() for s in ('train','test')}
+        imgs = {s: _load(s, _src(src))[0].numpy() for s in ('train','test')}
         for folder,split,i in _progress(todo, f'writing {name}'): Image.fromarray(imgs[split][i]).save(tmp/folder/f'{i}.png')
-        if name=='mnist_sample':  # fastai's labels.csv: the file, then 0 for a 3 and 1 for a 7
-            rows = [f'{f}/{i}.png,{int(f[-1]=="7")}' for f,(_,idxs) in lay.items() for i in idxs.tolist()]
-            (tmp/'labels.csv').write_text('\n'.join(['name,label']+rows)+'\n')
-        tmp.rename(dest)
+        if name=='mnist_sample': (tmp/'labels.csv').write_text(_labels_csv(lay))
+        (tmp/MARKER).write_text(json.dumps(dict(dataset=name, images=len(todo))))
+        try: tmp.rename(dest)
+        except OSError:
+            if not _complete(dest, name, len(todo)): raise
+            shutil.rmtree(tmp, ignore_errors=True)   # another writer finished first: keep theirs
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True); raise
 
-def _data_dir(data):
-    try: return Path(data) if data else Path(fastai_path('data'))
-    except OSError as e: raise MnistError(f"Cannot set up fastai's data folder ({e}): set FASTAI_HOME to a folder you can write to.") from None
+_CFG = dict(data='data', archive='archive', storage='tmp', model='models')   # what fastai writes into a new config.ini
+
+def _data_dir(data, write=True):
+    "The data folder: `data`, else fastai's (`$FASTAI_HOME/config.ini`'s `data`); `write=False` never creates config.ini"
+    if data: return Path(data)
+    home = Path(os.getenv('FASTAI_HOME', '~/.fastai')).expanduser()
+    try: p = Config(home, 'config.ini', create=_CFG, save=write).path('data')
+    except (configparser.Error, UnicodeDecodeError) as e:
+        raise MnistError(f"fastai's configuration file {home/'config.ini'} cannot be read ({type(e).__name__}: {str(e).splitlines()[0]}): "
+                         "fix it, or delete it and fastai writes a fresh one; or choose a folder with `--dest`.") from None
+    except OSError as e: raise MnistError(f"Cannot set up fastai's data folder in {home} ({e.strerror or e}): set FASTAI_HOME to a folder you can write to, or choose one with `--dest`.") from None
+    if p is None: raise MnistError(f"fastai's configuration file {home/'config.ini'} has no `data` entry: add `data = data` under [DEFAULT], or choose a folder with `--dest`.")
+    return p
+
+def _cmd(data=None, src=None, check=False):
+    "The `digitlab data` command that does it again with the same folders"
+    return 'digitlab data' + (' --check' if check else '') + (f' --dest {data}' if data else '') + (f' --src {src}' if src else '')
 
 def make_mnist_folders(names=('mnist_sample','mnist_png'), # fastai's datasets to write
                        data:Path=None, # Where to write them (default: fastai's data folder, `$FASTAI_HOME/data`)
                        src:Path=None, # Folder with the MNIST .gz files (default: the copy inside digitlab)
                       ) -> dict: # {name: path of the dataset}
-    "Write fastai's MNIST datasets from the embedded MNIST, each one only if it is missing"
-    data,res = _data_dir(data),{}
+    "Write fastai's MNIST datasets from the embedded MNIST, each one only if it is missing; report one that is there but incomplete"
+    d,res = _data_dir(data),{}
     for nm in L(names):
-        dest = data/nm
         if nm not in _LAYOUT: raise ValueError(f"name must be one of {list(_LAYOUT)}, not {nm!r}")
+        dest,n = d/nm, sum(len(i) for _,i in mnist_layout(nm, src).values())
         try:
-            if not dest.exists():
-                data.mkdir(parents=True, exist_ok=True)
-                with _locked(data/f'.{nm}.lock'):
-                    if not dest.exists(): _write_dataset(nm, dest, src)
+            if not _complete(dest, nm, n):
+                d.mkdir(parents=True, exist_ok=True)
+                with _locked(d/f'.{nm}.lock') as locked:
+                    if dest.exists() and not _complete(dest, nm, n):
+                        problems = check_mnist_folders(nm, data=d, src=src, pixels=False)   # e.g. fastai's own download: no marker, all there
+                        if problems: raise MnistError(f"{dest} exists but is not a complete copy of fastai's {nm} ({len(problems)} problem(s), the first: "
+                                                      f"{problems[0].split('; ')[0]}); see them all with `{_cmd(data, src, check=True)}`, then delete {dest} "
+                                                      f"and run `{_cmd(data, src)}` to write it again.")
+                    elif not dest.exists(): _write_dataset(nm, dest, src, locked)
         except OSError as e:
             raise MnistError(f"Cannot write {dest} ({e.strerror or e}): set FASTAI_HOME to a folder you can write to, "
                              "or choose another folder (`data=` here, `digitlab data --dest DIR` on the command line).") from None
@@ -164,63 +216,125 @@ def _same_pixels(fn, img):
 def check_mnist_folders(names=('mnist_sample','mnist_png'), # fastai's datasets to check
                         data:Path=None, # Where they are (default: fastai's data folder)
                         src:Path=None, # Folder with the MNIST .gz files
+                        pixels:bool=True, # Compare every image's pixels too (False: only names, folders and labels.csv)
                        ) -> list: # One sentence per problem; empty when all is well
-    "Compare fastai's MNIST datasets, file by file and pixel by pixel, with the embedded MNIST"
-    data,problems = _data_dir(data),[]
+    "Compare fastai's MNIST datasets with the embedded MNIST: every folder and file, nothing extra, every pixel. Writes nothing."
+    d,problems = _data_dir(data, write=False),[]
     for nm in L(names):
-        dest,redo = data/nm, f"delete {data/nm} and run `digitlab data` to write it again"
-        if not dest.is_dir(): problems.append(f"{dest} does not exist: run `digitlab data` to write it."); continue
+        dest,redo = d/nm, f"delete {d/nm} and run `{_cmd(data, src)}` to write it again"
+        if not dest.is_dir(): problems.append(f"{dest} does not exist: run `{_cmd(data, src)}` to write it."); continue
         lay = mnist_layout(nm, src)
-        for folder,(split,idxs) in _progress(list(lay.items()), f'checking {nm}'):
-            d,imgs = dest/folder, _load(split, str(src or mnist_src()))[0].numpy()
+        def extra(folder, allowed, why):
+            for o in sorted(folder.iterdir()):
+                if o.name not in allowed: problems.append(f"{o} should not be there: {why}; remove it, or {redo}.")
+        tops = sorted({f.split('/')[0] for f in lay})   # beside them, fastai's own `models/` or `export.pkl` are fine: from_folder never looks there
+        for t in tops:
+            if (dest/t).is_dir(): extra(dest/t, {f.split('/')[1] for f in lay if f.startswith(t+'/')},
+                                        "`ImageDataLoaders.from_folder` would read it as one more class")
+        for folder,(split,idxs) in (_progress(list(lay.items()), f'checking {nm}') if pixels else lay.items()):   # names only: instant
+            f,imgs = dest/folder, _load(split, _src(src))[0].numpy()
             want = {f'{i}.png': i for i in idxs.tolist()}
-            have = {o.name for o in d.glob('*.png')} if d.is_dir() else set()
+            have = {o.name for o in f.iterdir()} if f.is_dir() else set()
+            bad = [n for n in sorted(want.keys()&have) if not _same_pixels(f/n, imgs[want[n]])] if pixels else []
             for what,names_ in (('missing', sorted(want.keys()-have)), ('that should not be there', sorted(have-want.keys())),
-                                ('unreadable or unlike MNIST', [n for n in sorted(want.keys()&have) if not _same_pixels(d/n, imgs[want[n]])])):
-                if names_: problems.append(f"{d}: {len(names_):,} image(s) {what}, e.g. {names_[0]}; {redo}.")
+                                ('unreadable or unlike MNIST', bad)):
+                if names_: problems.append(f"{f}: {len(names_):,} file(s) {what}, e.g. {names_[0]}; {redo}.")
         if nm=='mnist_sample':
-            csv,n = dest/'labels.csv', sum(len(i) for _,i in lay.values())
-            rows = csv.read_text().splitlines() if csv.is_file() else []
-            if rows[:1]!=['name,label'] or len(rows)!=n+1: problems.append(f"{csv} is missing or does not list the {n:,} images; {redo}.")
+            csv = dest/'labels.csv'
+            if not csv.is_file(): problems.append(f"{csv} is missing; {redo}.")
+            elif csv.read_bytes()!=_labels_csv(lay).encode(): problems.append(f"{csv} differs from fastai's (one row per image: name, then 0 for a 3 and 1 for a 7); {redo}.")
     return problems
+
+# %% ../nbs/00_data.ipynb #e0299d9e
+def _as_uint8(o, what):
+    "`o`, 28×28 pixels (or 1×28×28) as `uint8` 0–255 or floats 0–1, as a 28×28 `uint8` tensor"
+    t = torch.as_tensor(o).detach().cpu().as_subclass(Tensor)
+    while t.ndim>2 and t.shape[0]==1: t = t[0]
+    if tuple(t.shape)!=(28,28): raise ValueError(f"{what} has shape {tuple(o.shape)}; an image must be 28×28 pixels (or 1×28×28), like MNIST's")
+    if t.dtype==torch.uint8: return t.clone()
+    if not t.is_floating_point(): raise ValueError(f"{what} holds {t.dtype} values; give pixels as uint8 (0–255) or as floats from 0 to 1")
+    if t.min()<0 or t.max()>1: raise ValueError(f"{what} holds floats from {t.min():.3g} to {t.max():.3g}; float pixels must be from 0 to 1 "
+                                                 "(the 0–255 values divided by 255, before any normalization)")
+    return (t*255).round().to(torch.uint8)
+
+class MnistImage(Transform):
+    "A `1×28×28` `uint8` `TensorImageBW` from an index into MNIST's `split`, a file, a PIL image, an array or a tensor"
+    input_types = (int, np.integer, str, Path, Image.Image, np.ndarray, Tensor)  # what `test_dl` and `predict` accept
+    def __init__(self, split:str='test', src:Path=None): super().__init__(); self.split,self.src = split,src
+    def encodes(self, o:int|np.integer|str|Path|Image.Image|np.ndarray|Tensor):
+        if isinstance(o, (int, np.integer)): return TensorImageBW(_load(self.split, _src(self.src))[0][int(o)][None].clone())
+        if isinstance(o, (str, Path)):
+            try: o = Image.open(o)
+            except (OSError, ValueError) as e: raise ValueError(f"Cannot open {o} as an image: {e}") from None
+        if isinstance(o, Image.Image):
+            if o.size!=(28,28): raise ValueError(f"The image is {o.size[0]}×{o.size[1]} pixels; it must be 28×28, like MNIST's")
+            return TensorImageBW(torch.from_numpy(np.array(o.convert('L')))[None])
+        return TensorImageBW(_as_uint8(o, f"The {type(o).__name__}")[None])
+
+class MnistLabel(Transform):
+    "The digit, as a string (the folder's name in fastai's datasets), of the image at an index into MNIST's `split`"
+    input_types = (int, np.integer)
+    def __init__(self, split:str='test', src:Path=None): super().__init__(); self.split,self.src = split,src
+    def encodes(self, o:int|np.integer): return str(_load(self.split, _src(self.src))[1][int(o)].item())
 
 # %% ../nbs/00_data.ipynb #287249a7
 class TensorDL(TfmdDL):
-    "A fastai `TfmdDL` that slices each batch out of in-memory tensors in one operation"
+    "A fastai `TfmdDL` that slices each batch out of in-memory tensors when its dataset carries them, and otherwise loads item by item"
     def create_batches(self, samps):
-        idxs = torch.tensor(list(samps), dtype=torch.long)  # this epoch's order (shuffled for training)
+        fast = getattr(self.dataset, '_batch_tensors', None)   # set by `mnist_datasets`; absent in a `test_dl`'s dataset
+        if fast is None: yield from super().create_batches(samps); return
+        idxs = torch.tensor(list(samps), dtype=torch.long)      # this epoch's order (shuffled for training)
         for b in idxs.split(self.bs):
             if self.drop_last and len(b)<self.bs: break
-            yield tuple(t[b] for t in self.dataset.tensors)
+            yield tuple(t[b] for t in fast)
 
-class MnistTensors(TensorDataset):
-    "Images and labels as tensors, with the `vocab` that names each label (for `show_batch`) and the `split_idx` fastai's transforms read"
-    def __init__(self, x, y, vocab, split_idx=None): super().__init__(x, y); self.vocab,self.c,self.split_idx = vocab,len(vocab),split_idx
-    def decode(self, o, full=True): return (o[0], Category(self.vocab[o[1]]))
+def _digits(digits):
+    "`digits` as a sorted list of different ints from 0 to 9 (at least two); None means all ten"
+    if digits is None: return list(range(10))
+    if isinstance(digits, (np.ndarray, Tensor)) and digits.ndim==1: digits = digits.tolist()
+    ok = is_listy(digits) or isinstance(digits, range)
+    ds = [int(d) for d in digits if isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_))] if ok else []
+    if not ok or len(ds)!=len(digits) or len(set(ds))!=len(ds) or len(ds)<2 or not all(0<=d<=9 for d in ds):
+        raise ValueError(f"digits must be two or more different digits from 0 to 9, such as (3,7); got {digits!r}")
+    return sorted(ds)
+
+def _keep(split, src, digits): return torch.where(torch.isin(_load(split, src)[1], torch.tensor(digits)))[0]
 
 @lru_cache(maxsize=None)
-def _mean_std(src): x = _load('train', src)[0].float()/255; return x.mean().item(), x.std().item()
+def _mean_std(src, digits=tuple(range(10))):
+    "Mean and standard deviation of the pixels (0–1) of the training images of `digits`"
+    x = _load('train', src)[0][_keep('train', src, list(digits))].float()/255
+    return x.mean().item(), x.std().item()
 
-def mnist_dls(digits=None, # Keep only these digits, e.g. `(3,7)` for `MNIST_SAMPLE` (labels become 0…n-1); None: all ten
+def mnist_datasets(split:str, # 'train' or 'test'
+                   digits=None, # Keep only these digits (None: all ten)
+                   src:Path=None, # Folder with the MNIST .gz files (default: the copy inside digitlab)
+                  ) -> Datasets:
+    "A fastai `Datasets` of MNIST's `split`: items are MNIST indices, made into (`TensorImageBW`, `TensorCategory`) pairs"
+    digits,s = _digits(digits),_src(src)
+    idxs = _keep(split, s, digits)
+    if not len(idxs): raise MnistError(f"MNIST's {split} split in {s} has no image of the digits {digits}; {_fix}.")
+    split_idx = 0 if split=='train' else 1   # what fastai's random transforms read: they only augment split 0
+    ds = Datasets(tls=[TfmdLists(idxs.tolist(), [MnistImage(split, src)], split_idx=split_idx),
+                       TfmdLists(idxs.tolist(), [MnistLabel(split, src), Categorize([str(d) for d in digits])], split_idx=split_idx)], n_inp=1)
+    x,y = _load(split, s)
+    code = torch.full((10,), -1, dtype=torch.long); code[digits] = torch.arange(len(digits))   # digit → its position in the vocab
+    ds._batch_tensors = (TensorImageBW(x[idxs][:,None]), TensorCategory(code[y[idxs]]))       # indexing copies: the cache stays untouched
+    return ds
+
+def mnist_dls(digits=None, # Keep only these digits, e.g. `(3,7)` for `MNIST_SAMPLE`; labels follow the sorted vocab. None: all ten
               bs:int=64, # Batch size
-              normalize:bool=False, # Normalize with the training images' mean and standard deviation
-              device=None, # Where batches go (default: fastai's `default_device()`)
-              batch_tfms=None, # More batch transforms, e.g. fastai's `aug_transforms(...)` (those marked training-only skip validation)
+              normalize:bool=False, # Normalize with the mean and standard deviation of the training images kept
+              device=None, # Where batches go (default: fastai's `default_device()`, the GPU if there is one)
+              batch_tfms=None, # More batch transforms, e.g. fastai's `aug_transforms(...)` (random ones only apply to training)
               src:Path=None, # Folder with the MNIST .gz files (default: the copy inside digitlab)
              ) -> DataLoaders:
     "In-memory fastai `DataLoaders` with the same images as `untar_data(URLs.MNIST[_SAMPLE])`: MNIST's training split to train on, its test split to validate"
-    if digits is not None and (len(set(digits))!=len(digits) or len(digits)<2 or not all(d in range(10) for d in digits)):
-        raise ValueError(f"digits must be two or more different digits from 0 to 9, such as (3,7); got {digits!r}")
-    src,vocab = str(src or mnist_src()), [str(d) for d in (digits or range(10))]
-    tfms = [IntToFloatTensor(), *L(batch_tfms)] + ([Normalize.from_stats(*_mean_std(src), cuda=False)] if normalize else [])
-    def dl(split, shuffle):
-        x,y = _load(split, src)
-        if digits is not None:
-            keep = torch.isin(y, torch.tensor(digits)); x,y = x[keep], y[keep]
-            y = (y[:,None]==torch.tensor(digits)).int().argmax(1)  # digit → its position in `digits`
-        ds = MnistTensors(TensorImageBW(x[:,None]), TensorCategory(y), vocab, split_idx=0 if shuffle else 1)
-        return TensorDL(ds, bs=bs, shuffle=shuffle, drop_last=shuffle, num_workers=0, after_batch=tfms,
-                        device=device or default_device())
+    digits = _digits(digits)
+    tfms = [IntToFloatTensor(), *L(batch_tfms)] + ([Normalize.from_stats(*_mean_std(_src(src), tuple(digits)), cuda=False)] if normalize else [])
+    def dl(split, train):
+        return TensorDL(mnist_datasets(split, digits, src), bs=bs, shuffle=train, drop_last=train, num_workers=0,
+                        after_batch=tfms, device=torch.device(device or default_device()))
     return DataLoaders(dl('train', True), dl('test', False))
 
 # %% ../nbs/00_data.ipynb #7dc2bb12

@@ -29,7 +29,7 @@ def test_check_reports_problems(tmp_path):
     (tmp_path/'mnist_sample'/'labels.csv').unlink()
     r = offline([DIGITLAB, 'data', '--check', '--only', 'mnist_sample', '--dest', str(tmp_path)])
     assert r.returncode == 1
-    assert 'train/3: 1 image(s) missing, e.g. 10.png' in r.stderr and 'labels.csv is missing' in r.stderr
+    assert 'train/3: 1 file(s) missing, e.g. 10.png' in r.stderr and 'labels.csv is missing' in r.stderr
     assert offline([DIGITLAB, 'data', '--check', '--dest', str(tmp_path/'nothing')]).returncode == 1
 
 def test_corrupted_src_fails_cleanly(src, tmp_path):
@@ -50,3 +50,89 @@ def test_usage():
     assert r.returncode == 2 and 'usage: digitlab' in r.stderr
     r = offline([DIGITLAB, 'data', '--help'])
     assert r.returncode == 0 and '--check' in r.stdout
+
+# ---- hardening: each bad input gives one sentence on stderr and exit status 1, never a traceback ---------------------
+# In-process (`digitlab.cli.main`, what the installed command calls), to keep the suite fast; an exception would fail the test.
+import gzip, struct, types
+import pytest
+from digitlab.cli import main
+from digitlab.data import make_mnist_folders
+
+def run(args, capsys, env=None, monkeypatch=None):
+    for k,v in (env or {}).items(): monkeypatch.setenv(k, v)
+    rc = main(args); out, err = capsys.readouterr()
+    return types.SimpleNamespace(returncode=rc, stdout=out, stderr=err)
+
+def one_sentence(r):
+    assert r.returncode == 1 and 'Traceback' not in r.stderr, r.stderr
+    line, = r.stderr.strip().splitlines()
+    assert line.startswith('digitlab: ')
+    return line
+
+LBL = 't10k-labels-idx1-ubyte.gz'
+
+def test_bad_src_files(src, tmp_path, capsys):
+    cases = dict(empty=lambda fn: fn.write_bytes(b''),
+                 header=lambda fn: fn.write_bytes(gzip.compress(b'\x00\x00\x08\x01\x00\x00')),       # cut inside the size field
+                 zero=lambda fn: fn.write_bytes(gzip.compress(b'\x00\x00\x08\x01' + struct.pack('>I', 0))))
+    want = dict(empty='is empty (0 bytes)', header='truncated IDX header', zero='zero-sized dimension')
+    good = (src/LBL).read_bytes()
+    for k,f in cases.items():
+        f(src/LBL)
+        line = one_sentence(run(['data', '--src', str(src), '--dest', str(tmp_path/k)], capsys))
+        assert want[k] in line and LBL in line and '--src' in line, line   # the advice names the option the user gave
+        (src/LBL).write_bytes(good)
+
+def test_malformed_config_ini(tmp_path, capsys, monkeypatch):
+    home = tmp_path/'home'; home.mkdir(); (home/'config.ini').write_text('this is not an ini file\n')
+    env = {'FASTAI_HOME': str(home)}
+    for args in (['data'], ['data', '--check']):
+        line = one_sentence(run(args, capsys, env, monkeypatch))
+        assert 'config.ini cannot be read' in line and '--dest' in line
+    (home/'config.ini').write_bytes(b'[DEFAULT]\ndata = \xff\xfe\n')   # not UTF-8
+    assert 'config.ini cannot be read' in one_sentence(run(['data'], capsys, env, monkeypatch))
+
+def test_check_is_read_only(tmp_path, capsys, monkeypatch):
+    home = tmp_path/'home'; home.mkdir()
+    r = run(['data', '--check', '--only', 'mnist_sample'], capsys, {'FASTAI_HOME': str(home)}, monkeypatch)
+    assert r.returncode == 1 and 'does not exist' in r.stderr
+    assert list(home.iterdir()) == []          # no config.ini, no data folder, no lock file
+
+@pytest.fixture(scope='module')
+def sample_master(tmp_path_factory):
+    return make_mnist_folders('mnist_sample', data=tmp_path_factory.mktemp('master'))['mnist_sample']
+
+@pytest.fixture
+def sample(sample_master, tmp_path):
+    "A fresh, complete mnist_sample in tmp_path, ours to damage"
+    shutil.copytree(sample_master, tmp_path/'mnist_sample'); return tmp_path/'mnist_sample'
+
+def check(d, capsys): return run(['data', '--check', '--only', 'mnist_sample', '--dest', str(d.parent)], capsys)
+
+def test_check_flags_extra_folders_and_files(sample, capsys):
+    d = sample
+    (d/'train'/'8').mkdir(); (d/'valid'/'notes.txt').write_text('hi'); (d/'valid'/'3'/'extra.jpg').write_bytes(b'x')
+    (d/'models').mkdir(); (d/'export.pkl').write_bytes(b'')     # what a fastai Learner saves into its path: fine
+    r = check(d, capsys)
+    assert r.returncode == 1
+    assert 'train/8 should not be there' in r.stderr and 'one more class' in r.stderr
+    assert 'valid/notes.txt should not be there' in r.stderr and 'models' not in r.stderr and 'export.pkl' not in r.stderr
+    assert 'valid/3: 1 file(s) that should not be there, e.g. extra.jpg' in r.stderr
+    assert f'digitlab data --dest {d.parent}' in r.stderr
+
+def test_check_compares_labels_csv_exactly(sample, capsys):
+    csv = sample/'labels.csv'; good = csv.read_bytes()
+    csv.write_bytes(good.replace(b'train/3/7.png,0', b'train/3/7.png,1'))      # one label flipped, same number of rows
+    assert 'labels.csv differs' in check(sample, capsys).stderr
+    csv.write_bytes(b'\xff\xfe' + good[2:])                                    # not UTF-8
+    r = check(sample, capsys); assert r.returncode == 1 and 'labels.csv differs' in r.stderr
+    csv.write_bytes(good); assert check(sample, capsys).returncode == 0
+
+def test_incomplete_folder_reported_not_trusted(sample, capsys):
+    d = sample; write = ['data', '--only', 'mnist_sample', '--dest', str(d.parent)]
+    (d/'.digitlab-complete').unlink()                        # as fastai's own download: no marker, but every file there
+    r = run(write, capsys); assert r.returncode == 0, r.stderr   # accepted as it is
+    (d/'train'/'3'/'10.png').unlink()                        # now damaged, and no marker to vouch for it
+    line = one_sentence(run(write, capsys))
+    assert 'exists but is not a complete copy' in line and f'digitlab data --check --dest {d.parent}' in line
+    assert (d/'train'/'7').is_dir() and not (d/'.digitlab-complete').exists()   # nothing of the user's deleted or vouched for

@@ -13,7 +13,7 @@ def test_shipped_files_verify():
 
 def test_missing(src):
     (src/f'{LBL}.gz').unlink()
-    with pytest.raises(MnistError, match=f"Cannot read .*{LBL}.gz .*reinstall digitlab"): read(src)
+    with pytest.raises(MnistError, match=f"Cannot read .*{LBL}.gz .*replace it with a good copy, or leave out `src`"): read(src)
 
 def test_truncated(src):
     fn = src/f'{LBL}.gz'; fn.write_bytes(fn.read_bytes()[:1000])
@@ -95,3 +95,34 @@ def test_fastai_home_honoured(tmp_path):
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env={**os.environ, 'FASTAI_HOME': str(tmp_path/'fh')})
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str(tmp_path/'fh'/'data'/'mnist_sample'), r.stdout  # and no progress bar in a pipe
+
+# ---- concurrency where no lock exists (Windows without msvcrt, or any filesystem without locks) ----------------------
+import digitlab.data as dd
+
+def test_no_lock_never_deletes_another_writers_temp_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(dd, 'fcntl', None); monkeypatch.setattr(dd, 'msvcrt', None)
+    data = tmp_path/'data'; other = data/'.mnist_sample.tmp999-abc'/'train'; other.mkdir(parents=True)   # another writer, busy
+    make_mnist_folders('mnist_sample', data=data)
+    assert other.is_dir() and check_mnist_folders('mnist_sample', data=data) == []
+
+def test_rename_onto_a_folder_another_writer_finished(tmp_path, monkeypatch):
+    monkeypatch.setattr(dd, 'fcntl', None); monkeypatch.setattr(dd, 'msvcrt', None)
+    data = tmp_path/'data'; rename, done = Path.rename, []
+    def racing_rename(self, target):
+        if not done:   # just before our rename, another process finishes the same dataset
+            done.append(1); dd._write_dataset('mnist_sample', Path(target), None, locked=False)
+        return rename(self, target)
+    monkeypatch.setattr(Path, 'rename', racing_rename)
+    assert make_mnist_folders('mnist_sample', data=data) == {'mnist_sample': data/'mnist_sample'}
+    assert _left(data) == ['.mnist_sample.lock', 'mnist_sample']      # our temporary folder is gone, theirs kept
+    assert check_mnist_folders('mnist_sample', data=data) == []
+
+def test_marker_written_last(tmp_path, monkeypatch):
+    data, n, save = tmp_path/'data', [0], Image.Image.save
+    def flaky_save(self, *a, **k):
+        n[0] += 1
+        if n[0]==14_434: raise OSError(28, 'No space left on device')   # the very last image
+        return save(self, *a, **k)
+    monkeypatch.setattr(Image.Image, 'save', flaky_save)
+    with pytest.raises(MnistError, match='No space left'): make_mnist_folders('mnist_sample', data=data)
+    assert [o for o in _left(data) if not o.endswith('.lock')] == []

@@ -13,7 +13,9 @@ def test_wheel_installs_and_works_offline(tmp_path):
         assert f'digitlab/mnist/{f}' in names
     assert 'digitlab/seeds.json' in names   # the spreads the notebooks quote
     meta = zipfile.ZipFile(whl).read(next(n for n in names if n.endswith('METADATA'))).decode()
-    assert 'Requires-Dist: fastai>=2.8.12' in meta and 'License-Expression: Apache-2.0' in meta
+    assert 'Requires-Dist: fastai>=2.8.12' in meta and 'License-Expression: Apache-2.0 AND CC-BY-SA-3.0' in meta
+    for dep in ('numpy', 'pillow', 'fastcore', 'fastprogress', 'torch', 'pandas'):   # what digitlab imports itself
+        assert any(l.startswith(f'Requires-Dist: {dep}') for l in meta.splitlines()), dep
     assert any(n.endswith('entry_points.txt') for n in names)
     # A new venv with the wheel. Its heavy dependencies (torch, fastai) come from this venv's site-packages
     # through a .pth line, which adds the folder but not its editable-install hooks: `digitlab` is the wheel's.
@@ -33,3 +35,20 @@ def test_wheel_installs_and_works_offline(tmp_path):
     assert (tmp_path/'fh'/'data'/'mnist_sample'/'valid'/'7').is_dir()
     r = offline([str(env_dir/'bin'/'digitlab'), 'data', '--check', '--only', 'mnist_sample'], env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
+
+def test_sdist_carries_its_tests_and_they_run(tmp_path):
+    r = subprocess.run([sys.executable, '-m', 'build', '--sdist', '-o', str(tmp_path/'dist'), str(ROOT)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    sd, = (tmp_path/'dist').glob('digitlab-*.tar.gz')
+    import tarfile
+    with tarfile.open(sd) as t: t.extractall(tmp_path/'x', filter='data')
+    root, = (tmp_path/'x').iterdir()
+    for f in ('tests/__init__.py', 'tests/conftest.py', 'tests/no_net/sitecustomize.py', 'tests/test_data.py', 'tests/test_loaders.py',
+              'digitlab/mnist/train-images-idx3-ubyte.gz', 'digitlab/seeds.json', 'nbs/00_data.ipynb', 'LICENSE', 'Makefile'):
+        assert (root/f).is_file(), f
+    # the sdist's own tests, on the sdist's own package (its folder comes first on sys.path)
+    r = subprocess.run([sys.executable, '-c', 'import digitlab; print(digitlab.__file__)'], cwd=root, capture_output=True, text=True)
+    assert r.stdout.strip() == str(root/'digitlab'/'__init__.py'), r.stdout + r.stderr
+    r = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'tests/test_data.py',
+                        '-k', 'shipped or truncated or load_mnist or no_lock'], cwd=root, capture_output=True, text=True)
+    assert r.returncode == 0 and ' passed' in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
