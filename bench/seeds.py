@@ -76,6 +76,31 @@ def resnet18_3v7(seed):
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 0.1)
     return learn.recorder.values[-1][2]
 
+# ---- chapter 4, further research: our own Learner (05) and all ten digits (06) -----------------------------------------
+def _own(seed, model_f, n, lr, digits=None, **kw):
+    from digitlab.learner import Learner as OwnLearner, accuracy as own_accuracy
+    set_seed(seed)
+    learn = OwnLearner(mnist_dls(digits, bs=64), model_f(), metrics=own_accuracy, **kw)
+    learn.recorder.log = lambda *a: None
+    learn.fit_one_cycle(n, lr)
+    return learn.recorder.values[-1]['accuracy']
+
+def _mlp(h, n_out): return lambda: nn.Sequential(nn.Flatten(), nn.Linear(28*28, h), nn.ReLU(), nn.Linear(h, n_out))
+
+@recipe('05_learner', 'our Learner, 3s and 7s, 784-30-2 MLP, SGD, fit_one_cycle(2, 0.5)')
+def own_learner_1cycle(seed): return _own(seed, _mlp(30, 2), 2, 0.5, digits=(3,7))
+
+@recipe('06_all_digits', 'ten digits, linear, our cross-entropy and Learner, SGD, fit_one_cycle(2, 0.5)')
+def all_digits_linear(seed):
+    from digitlab.all_digits import cross_entropy
+    return _own(seed, lambda: nn.Sequential(nn.Flatten(), nn.Linear(28*28, 10)), 2, 0.5, loss_func=cross_entropy)
+
+@recipe('06_all_digits', 'ten digits, 784-100-10 MLP, our cross-entropy and Learner, SGD momentum 0.9, fit_one_cycle(3, 0.1)')
+def all_digits_mlp(seed):
+    from functools import partial
+    from digitlab.all_digits import cross_entropy
+    return _own(seed, _mlp(100, 10), 3, 0.1, loss_func=cross_entropy, opt_func=partial(torch.optim.SGD, momentum=0.9))
+
 # ---- chapter 13 -----------------------------------------------------------------------------------------------------
 def _fit_cnn(seed, model_f, epochs, lr, digits=None, bs=64, normalize=True, one_cycle=True, batch_tfms=None, **kw):
     set_seed(seed)
