@@ -101,6 +101,25 @@ def all_digits_mlp(seed):
     from digitlab.all_digits import cross_entropy
     return _own(seed, _mlp(100, 10), 3, 0.1, loss_func=cross_entropy, opt_func=partial(torch.optim.SGD, momentum=0.9))
 
+def _mlp_of(*hs):
+    "784 → each of `hs` ReLU units in turn → 10"
+    szs = (28*28,)+hs
+    return lambda: nn.Sequential(nn.Flatten(), *[m for a,b in zip(szs, szs[1:]) for m in (nn.Linear(a,b), nn.ReLU())], nn.Linear(szs[-1], 10))
+
+def _all_digits_mlp(seed, *hs):
+    from functools import partial
+    from digitlab.all_digits import cross_entropy
+    return _own(seed, _mlp_of(*hs), 3, 0.1, loss_func=cross_entropy, opt_func=partial(torch.optim.SGD, momentum=0.9))
+
+@recipe('06_all_digits', 'deeper or wider: 784-50-10 MLP (39,760 parameters), as all_digits_mlp')
+def all_digits_mlp_50(seed): return _all_digits_mlp(seed, 50)
+
+@recipe('06_all_digits', 'deeper or wider: 784-50-50-10 MLP (42,310 parameters), as all_digits_mlp')
+def all_digits_mlp_50_50(seed): return _all_digits_mlp(seed, 50, 50)
+
+@recipe('06_all_digits', 'deeper or wider: 784-400-10 MLP (318,010 parameters), as all_digits_mlp')
+def all_digits_mlp_400(seed): return _all_digits_mlp(seed, 400)
+
 # ---- chapter 13 -----------------------------------------------------------------------------------------------------
 def _fit_cnn(seed, model_f, epochs, lr, digits=None, bs=64, normalize=True, one_cycle=True, batch_tfms=None, **kw):
     set_seed(seed)

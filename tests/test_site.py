@@ -5,13 +5,16 @@ from pathlib import Path
 import pytest
 from tests.conftest import ROOT
 
-PAGES = ['index', 'data', 'pixel_similarity', 'how_a_net_works', 'sgd', 'fastai_learner', 'convolutions', 'cnn', 'cli']
-FIGURES = {'data': 4, 'pixel_similarity': 2, 'how_a_net_works': 8, 'sgd': 6, 'fastai_learner': 2, 'convolutions': 4, 'cnn': 8}
+PAGES = ['index', 'data', 'pixel_similarity', 'how_a_net_works', 'sgd', 'fastai_learner', 'learner', 'all_digits', 'convolutions', 'cnn',
+         'questionnaire_ch4', 'questionnaire_ch13', 'cli']
+FIGURES = {'data': 4, 'pixel_similarity': 2, 'how_a_net_works': 8, 'sgd': 7, 'fastai_learner': 2, 'learner': 2, 'all_digits': 3,
+           'convolutions': 5, 'cnn': 8, 'questionnaire_ch4': 4, 'questionnaire_ch13': 4}
 
 class Page(HTMLParser):
-    def __init__(self): super().__init__(); self.links,self.imgs,self.text = [],[],[]
+    def __init__(self): super().__init__(); self.links,self.imgs,self.text,self.ids = [],[],[],set()
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
+        if a.get('id'): self.ids.add(a['id'])
         if tag=='a' and a.get('href'): self.links.append(a['href'])
         if tag=='img' and a.get('src'): self.imgs.append(a['src'])
     def handle_data(self, d): self.text.append(d)
@@ -35,9 +38,19 @@ def test_figures_outputs_and_no_errors(site):
     assert '0.9511' in ''.join(parse(site/'pixel_similarity.html').text)   # the book's number, in a saved output
 
 def test_internal_links_resolve(site):
+    "Every link to a page of the site finds the page, and the section it names (the questionnaires link to lesson sections)"
     for nm in PAGES:
         for href in parse(site/f'{nm}.html').links:
-            if re.match(r'^[a-z_]+\.html(#.*)?$', href): assert (site/href.split('#')[0]).is_file(), (nm, href)
+            m = re.match(r'^([a-z_0-9]+\.html)?(?:#(.+))?$', href)
+            if not m or not (m[1] or m[2]): continue
+            target = site/(m[1] or f'{nm}.html')
+            assert target.is_file(), (nm, href)
+            if m[2]: assert m[2] in parse(target).ids, (nm, href)
+
+def test_questionnaires_answer_every_question(site):
+    for nm,n in (('questionnaire_ch4', 37), ('questionnaire_ch13', 40)):
+        ids = parse(site/f'{nm}.html').ids
+        assert {f'q{i}' for i in range(1, n+1)} <= ids, (nm, sorted({f'q{i}' for i in range(1, n+1)} - ids))
 
 @pytest.mark.skipif(not shutil.which('chromium'), reason="headless check needs Debian's chromium (apt-get install chromium)")
 def test_pages_open_in_a_browser(site, tmp_path):
