@@ -93,6 +93,7 @@ lab: data
 bench: data
 	$(PY) bench/loaders.py --train
 	$(PY) bench/vectorize.py
+	$(PY) bench/train.py
 
 # Every headline recipe over five seeds (≈ 25 min): rewrites digitlab/seeds.json, which the notebooks quote and assert against.
 seeds: data

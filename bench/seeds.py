@@ -161,6 +161,17 @@ def cnn_final_ours(seed):
     return _fit_cnn(seed, lambda: simple_cnn(WIDE, norm='batch', norm_first=True), 5, 0.1, bs=128,
                     loss_func=LabelSmoothingCrossEntropyFlat(), batch_tfms=RandShift(2))
 
+# ---- beyond the book: `digitlab train` (12_your_digits) ----------------------------------------------------------
+@recipe('12_your_digits', 'digitlab train (the final CNN, bs 256, label smoothing, fit_one_cycle(2, 0.1))')
+def train_fast(seed):
+    from digitlab.predict import train
+    return train(seed=seed, progress=False)[1].accuracy
+
+@recipe('12_your_digits', 'digitlab train --best (+ random shifts of up to 2 pixels, bs 128, fit_one_cycle(12, 0.1))')
+def train_best(seed):
+    from digitlab.predict import train
+    return train(seed=seed, best=True, progress=False)[1].accuracy
+
 if __name__=='__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--seeds', type=int, nargs='+', default=[42, 1, 2, 3, 4])

@@ -14,7 +14,7 @@ def test_wheel_installs_and_works_offline(tmp_path):
     assert 'digitlab/seeds.json' in names   # the spreads the notebooks quote
     meta = zipfile.ZipFile(whl).read(next(n for n in names if n.endswith('METADATA'))).decode()
     assert 'Requires-Dist: fastai>=2.8.12' in meta and 'License-Expression: Apache-2.0 AND CC-BY-SA-3.0' in meta
-    for dep in ('numpy', 'pillow', 'fastcore', 'fastprogress', 'torch', 'pandas'):   # what digitlab imports itself
+    for dep in ('numpy', 'pillow', 'fastcore', 'fastprogress', 'torch', 'pandas', 'safetensors', 'scipy'):   # what digitlab imports itself
         assert any(l.startswith(f'Requires-Dist: {dep}') for l in meta.splitlines()), dep
     assert any(n.endswith('entry_points.txt') for n in names)
     # A new venv with the wheel. Its heavy dependencies (torch, fastai) come from this venv's site-packages
@@ -35,6 +35,18 @@ def test_wheel_installs_and_works_offline(tmp_path):
     assert (tmp_path/'fh'/'data'/'mnist_sample'/'valid'/'7').is_dir()
     r = offline([str(env_dir/'bin'/'digitlab'), 'data', '--check', '--only', 'mnist_sample'], env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
+    # train, then read a photo, with the wheel's own command, offline: the model file is safetensors, loaded without pickle
+    r = offline([str(env_dir/'bin'/'digitlab'), 'train', '--epochs', '1', '--out', str(tmp_path/'m')], env, cwd=tmp_path)
+    assert r.returncode == 0 and 'test accuracy 0.9' in r.stdout, (r.stdout, r.stderr)
+    import json, numpy as np
+    from PIL import Image
+    from digitlab.data import load_mnist
+    from digitlab.predict import photo_like
+    x, y = load_mnist('test')
+    Image.fromarray(photo_like(x[0].numpy(), np.random.default_rng(0))).save(tmp_path/'photo.png')
+    r = offline([str(env_dir/'bin'/'digitlab'), 'predict', str(tmp_path/'m.safetensors'), str(tmp_path/'photo.png'), '--json'], env, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)[0]['digit'] == str(y[0].item())
 
 def test_sdist_carries_its_tests_and_they_run(tmp_path):
     r = subprocess.run([sys.executable, '-m', 'build', '--sdist', '-o', str(tmp_path/'dist'), str(ROOT)], capture_output=True, text=True)

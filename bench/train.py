@@ -1,0 +1,96 @@
+"""How fast `digitlab train` reaches 99% on MNIST's test set, beside a bare PyTorch loop doing the same work, and what each choice is worth.
+
+    python bench/train.py                  # the default recipe 3 times, the bare loop 3 times, then one run per variant
+    python bench/train.py --repeats 5 --variants none
+    python bench/train.py --compile        # also torch.compile (slow to compile: measured separately)
+
+Every run seeds, then makes its loaders, then its model. The bare loop trains the same model from the same initial
+weights on the same normalized tensors, with the same batch order size, optimizer settings (fastai's Adam is AdamW with
+eps 1e-5, wd 0.01, betas (0.9, 0.99)), the same 1cycle schedule (lr and momentum) and label smoothing. Times are medians;
+the machine is shared and noisy, so read the ratios, which are measured side by side in one run. Exits 1 if the default
+recipe's median time to 99% is over `--max-seconds` (20) or any default run ends below 99%.
+"""
+import argparse, statistics, sys, time, warnings
+warnings.filterwarnings('ignore', category=FutureWarning)
+import torch, torch.nn.functional as F
+from fastai.vision.all import Callback, set_seed
+from digitlab.data import mnist_dls, load_mnist
+from digitlab.predict import RECIPES, train, make_model, mnist_stats
+import digitlab.predict as P
+
+class EpochTimes(Callback):
+    "Seconds since the start of training, and validation accuracy, at the end of each epoch"
+    order = 100   # after the Recorder has its values
+    def before_fit(self): self.t0, self.rows = time.perf_counter(), []
+    def after_epoch(self): self.rows.append((time.perf_counter()-self.t0, float(self.recorder.values[-1][-1])))
+
+def time_to(rows, target=0.99): return next((t for t,a in rows if a>=target), float('inf'))
+
+def fastai_run(seed, **kw):
+    "`digitlab.predict.train` with a timing callback: (seconds per epoch and accuracy rows, final accuracy, total seconds)"
+    cb = EpochTimes()
+    learn, meta = train(seed=seed, progress=False, cbs=cb, **kw)
+    return cb.rows, meta.accuracy, meta.train_seconds
+
+def bare_run(seed, chans, epochs, bs, lr, smoothing, channels_last=True, **_):
+    "The same training in plain PyTorch: tensors in memory, AdamW, OneCycleLR (lr and momentum), label smoothing"
+    set_seed(seed)
+    mean, std = mnist_stats()
+    (x, y), (vx, vy) = load_mnist('train'), load_mnist('test')
+    x, vx = ((t[:, None].float()/255 - mean)/std for t in (x, vx))
+    model = make_model(chans=chans)
+    if channels_last: model = model.to(memory_format=torch.channels_last)
+    steps = epochs*(len(x)//bs)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.95, 0.99), eps=1e-5, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.25, div_factor=25, final_div_factor=1e5,
+                                                base_momentum=0.85, max_momentum=0.95, anneal_strategy='cos')
+    rows, t0 = [], time.perf_counter()
+    for _ in range(epochs):
+        model.train()
+        for b in torch.randperm(len(x))[:steps//epochs*bs].split(bs):
+            loss = F.cross_entropy(model(x[b]), y[b], label_smoothing=0.1 if smoothing else 0.)
+            opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+        model.eval()
+        with torch.no_grad(): acc = torch.cat([model(b).argmax(1) for b in vx.split(1024)]).eq(vy).float().mean().item()
+        rows.append((time.perf_counter()-t0, acc))
+    return rows, rows[-1][1], rows[-1][0]
+
+def show(name, runs, base=None):
+    "One line: median time to 99%, median total, accuracies, and the ratio to `base` (a median total)"
+    tt = statistics.median(time_to(r) for r,_,_ in runs); tot = statistics.median(s for _,_,s in runs)
+    accs = ' '.join(f"{a:.4f}" for _,a,_ in runs)
+    ratio = f"{tot/base:5.2f}×" if base else '    –'
+    print(f"{name:<44} {tt:8.1f} {tot:8.1f} {ratio}   {accs}", flush=True)
+    return tt, tot
+
+if __name__ == '__main__':
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--repeats', type=int, default=3)
+    p.add_argument('--variants', choices=['all', 'none'], default='all')
+    p.add_argument('--compile', action='store_true', help='also the default recipe with torch.compile')
+    p.add_argument('--max-seconds', type=float, default=20.)
+    a = p.parse_args()
+    r = RECIPES['fast']; seeds = [42, 1, 2, 3, 4][:a.repeats]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; default recipe {r}")
+    print(f"{'run':<44} {'to 99%':>8} {'total s':>8} {'vs bare':>6}   accuracy per run")
+    mnist_dls()   # read and check MNIST once, outside the timings
+    bare = [bare_run(s, **r) for s in seeds]
+    _, bare_tot = show('bare PyTorch loop, same work', bare)
+    runs = [fastai_run(s) for s in seeds]
+    tt, tot = show('digitlab train (fastai Learner)', runs, bare_tot)
+    if a.variants == 'all':
+        show('  without channels_last', [fastai_run(42, channels_last=False)], bare_tot)
+        show('  bare loop without channels_last', [bare_run(42, **{**r, 'channels_last': False})], bare_tot)
+        show('  bs 128', [fastai_run(42, bs=128)], bare_tot)
+        show('  bs 512, 3 epochs', [fastai_run(42, bs=512, epochs=3)], bare_tot)
+        show('  1 epoch', [fastai_run(42, epochs=1)], bare_tot)
+        n = torch.get_num_threads(); torch.set_num_threads(1)
+        show('  1 thread', [fastai_run(42)], bare_tot); torch.set_num_threads(n)
+    if a.compile:
+        real = P.make_model
+        P.make_model = lambda *x, **k: torch.compile(real(*x, **k))
+        try: show('  torch.compile (compile time included)', [fastai_run(42)], bare_tot)
+        finally: P.make_model = real
+    ok = tt <= a.max_seconds and all(acc >= 0.99 for _, acc, _ in runs)
+    print(f"default recipe: median {tt:.1f} s to 99% (limit {a.max_seconds:.0f} s), fastai/bare = {tot/bare_tot:.2f}× — {'ok' if ok else 'FAIL'}")
+    sys.exit(0 if ok else 1)

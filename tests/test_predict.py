@@ -1,0 +1,166 @@
+"`digitlab train` / `digitlab predict` and `digitlab.predict` on every kind of bad image and model file: one sentence, exit status 1."
+import json, pickle, struct, types, zlib
+import numpy as np, pytest, torch
+from pathlib import Path
+from PIL import Image
+from digitlab.cli import main
+from digitlab.data import load_mnist
+from digitlab.predict import (DigitError, NoDigitError, load_model, save_model, make_model, mnistify, predict, photo_like, train,
+                              load_gray, MAX_PIXELS)
+
+def run(args, capsys):
+    rc = main([str(a) for a in args]); out, err = capsys.readouterr()
+    return types.SimpleNamespace(returncode=rc, stdout=out, stderr=err)
+
+def one_error(r, *words):
+    "Exit status 1 and exactly one `digitlab: error:` line, with no traceback, that contains every one of `words`"
+    assert r.returncode == 1 and 'Traceback' not in r.stderr, r.stderr
+    lines = [l for l in r.stderr.splitlines() if l.startswith('digitlab: error:')]
+    assert len(lines) == 1, r.stderr
+    for w in words: assert w in lines[0], (w, lines[0])
+    return lines[0]
+
+def png_file(w, h):
+    "A PNG that claims w×h pixels and holds almost no data (a decompression bomb's header)"
+    def chunk(kind, data): return struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind+data))
+    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 0, 0, 0, 0))
+            + chunk(b'IDAT', zlib.compress(b'\0'*100)) + chunk(b'IEND', b''))
+
+X, Y = load_mnist('test')
+
+@pytest.fixture(scope='module')
+def model_file(tmp_path_factory):
+    "A model trained for one epoch (a few seconds), saved as safetensors"
+    learn, meta = train(epochs=1, progress=False)
+    return save_model(learn.model, tmp_path_factory.mktemp('model')/'digits', meta)
+
+@pytest.fixture(scope='module')
+def photos(tmp_path_factory):
+    "Photos (dark on light) of the first 8 MNIST test digits, as PNG files"
+    d = tmp_path_factory.mktemp('photos'); rng = np.random.default_rng(0)
+    fns = []
+    for i in range(8):
+        fn = d/f'{i}.png'; Image.fromarray(photo_like(X[i].numpy(), rng)).save(fn); fns.append(fn)
+    return fns
+
+# ---- images ----------------------------------------------------------------------------------------------------
+BAD_IMAGES = dict(
+    missing=(lambda d: d/'nothing.png', 'no such file'),
+    empty=(lambda d: (d/'empty.png').write_bytes(b'') and None or d/'empty.png', 'empty (0 bytes)'),
+    text=(lambda d: (d/'notes.txt').write_text('a shopping list') and d/'notes.txt', 'not an image'),
+    renamed=(lambda d: (d/'notes.png').write_text('a shopping list') and d/'notes.png', 'renamed'),
+    zero=(lambda d: (d/'zero.png').write_bytes(png_file(0, 0)) and d/'zero.png', 'not an image'),
+    one=(lambda d: Image.new('L', (1,1), 255).save(d/'one.png') or d/'one.png', 'too small to hold a digit'),
+    bomb=(lambda d: (d/'bomb.png').write_bytes(png_file(20_000, 20_000)) and d/'bomb.png', 'refused before decoding'),
+    blank=(lambda d: Image.new('L', (200,150), 230).save(d/'blank.png') or d/'blank.png', 'no digit found'),
+)
+
+def _truncated(d, photos):
+    fn = d/'cut.png'; Image.fromarray(np.asarray(Image.open(photos[0]))).resize((400,400)).save(fn)
+    fn.write_bytes(fn.read_bytes()[:3000]); return fn
+
+@pytest.mark.parametrize('kind', list(BAD_IMAGES))
+def test_bad_image(kind, tmp_path, model_file, capsys):
+    make, words = BAD_IMAGES[kind]
+    fn = make(tmp_path)
+    r = run(['predict', model_file, fn], capsys)
+    line = one_error(r, words)
+    assert str(fn) in line                                  # the message names the file
+    with pytest.raises(DigitError, match=words.split(' (')[0]): mnistify(fn)
+
+def test_truncated_image(tmp_path, model_file, photos, capsys):
+    fn = _truncated(tmp_path, photos)
+    one_error(run(['predict', model_file, fn], capsys), 'truncated or damaged', str(fn))
+
+def test_bomb_is_refused_before_decoding(tmp_path, monkeypatch):
+    "An image over MAX_PIXELS that Pillow would still open is refused on its size, without loading its pixels"
+    fn = tmp_path/'big.png'; side = int(MAX_PIXELS**0.5)+1
+    fn.write_bytes(png_file(side, side))                    # 64 MB of pixels claimed, 80 bytes on disk
+    monkeypatch.setattr(Image.Image, 'load', lambda self: pytest.fail('decoded a refused image'))
+    with pytest.raises(DigitError, match='refused before decoding'): load_gray(fn)
+
+def test_no_digit_on_blank_pages():
+    yy, xx = np.mgrid[0:1:150j, 0:1:200j]; rng = np.random.default_rng(0)
+    for page in (np.full((150,200), 0.9), 0.5+0.4*xx*yy, np.clip(0.8+rng.normal(0, 0.04, (150,200)), 0, 1),
+                 np.where(xx<0.08, 0.2, 0.85)):      # white, uneven light, noisy, the table at the edge
+        with pytest.raises(NoDigitError): mnistify(page.astype(np.float32))
+
+@pytest.mark.parametrize('mode', ['RGBA', 'I;16', 'P', 'CMYK', 'RGB', '1'])
+def test_modes_are_handled(mode, tmp_path, model_file, photos):
+    "A photo saved as RGBA (transparent paper), 16-bit, palette, CMYK, RGB or black-and-white reads as its gray version does"
+    g = np.asarray(Image.open(photos[1]))
+    if mode=='RGBA': im = Image.fromarray(np.stack([np.zeros_like(g)]*3 + [255-g], -1))   # black ink, transparent paper
+    elif mode=='I;16': im = Image.fromarray(g.astype(np.uint16)*257)
+    elif mode=='1': im = Image.fromarray(g).convert('1')
+    else: im = Image.fromarray(g).convert(mode)
+    fn = tmp_path/f"img.{'jpg' if mode=='CMYK' else 'png'}"; im.save(fn)
+    assert Image.open(fn).mode == ('I;16' if mode=='I;16' else mode)
+    r, = predict(load_model(model_file), [fn])
+    assert r.digit == str(Y[1].item()), r
+
+def test_batch_with_one_bad_file(tmp_path, model_file, photos, capsys):
+    (tmp_path/'sub').mkdir(); bad = tmp_path/'sub'/'notes.png'; bad.write_text('x')
+    for p in photos[:3]: (tmp_path/'sub'/p.name).write_bytes(p.read_bytes())
+    r = run(['predict', model_file, tmp_path, '--show', tmp_path/'sheet.png'], capsys)   # a folder is read recursively
+    one_error(r, 'notes.png')
+    for p in photos[:3]: assert f"{tmp_path/'sub'/p.name}: " in r.stdout
+    assert (tmp_path/'sheet.png').stat().st_size > 1000
+    res = predict(load_model(model_file), [*photos[:3], bad])
+    assert [('error' in o) for o in res] == [False, False, False, True]
+    assert sum(o.digit==str(Y[i].item()) for i,o in enumerate(res[:3])) >= 2
+
+def test_json(model_file, photos, capsys):
+    r = run(['predict', model_file, *photos[:2], '--json'], capsys)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert [o['name'] for o in out] == [str(p) for p in photos[:2]]
+    for o in out: assert len(o['top3']) == 3 and abs(sum(p for _,p in o['top3']) - 1) < 1 and 0 < o['prob'] <= 1
+
+def test_empty_folder(tmp_path, model_file, capsys):
+    one_error(run(['predict', model_file, tmp_path], capsys), 'no image files')
+
+# ---- model files -----------------------------------------------------------------------------------------------
+def test_bad_model_files(tmp_path, model_file, photos, capsys):
+    good = model_file.read_bytes()
+    cases = dict(missing=(None, 'no such model file'),
+                 truncated=(good[:len(good)//2], 'not a complete safetensors file'),
+                 garbage=(b'\x07'*5000, 'not a complete safetensors file'),
+                 empty=(b'', 'not a complete safetensors file'))
+    for k,(data,words) in cases.items():
+        fn = tmp_path/f'{k}.safetensors'
+        if data is not None: fn.write_bytes(data)
+        one_error(run(['predict', fn, photos[0]], capsys), words, str(fn))
+    fn = tmp_path/'pickled.safetensors'; torch.save(load_model(model_file).state_dict(), fn)     # torch.save: a zip of pickles
+    one_error(run(['predict', fn, photos[0]], capsys), 'never unpickles')
+    fn = tmp_path/'plain.safetensors'; fn.write_bytes(pickle.dumps({'weights': [1, 2, 3]}))
+    one_error(run(['predict', fn, photos[0]], capsys), 'never unpickles')
+    one_error(run(['predict', photos[0], photos[1]], capsys), 'the model comes first')
+
+def test_model_for_another_architecture(tmp_path, model_file, photos, capsys):
+    meta = dict(load_model(model_file).meta)
+    fn = save_model(make_model(chans=(1,8,16,32,64,10)), tmp_path/'small', {**meta, 'arch_kwargs': {'chans': [1,16,32,64,128,10]}})
+    one_error(run(['predict', fn, photos[0]], capsys), 'another architecture')
+    fn = save_model(make_model(), tmp_path/'unknown', {**meta, 'arch': 'resnet152'})
+    one_error(run(['predict', fn, photos[0]], capsys), 'cannot build')
+    from safetensors.torch import save_file
+    fn = tmp_path/'foreign.safetensors'; save_file({'w': torch.zeros(3)}, str(fn))           # a safetensors file, not ours
+    one_error(run(['predict', fn, photos[0]], capsys), 'not a digitlab model')
+
+def test_loading_runs_no_pickle(model_file, monkeypatch):
+    "Loading a model neither unpickles nor calls torch.load"
+    def refuse(*a, **k): raise AssertionError('unpickling attempted')
+    monkeypatch.setattr(pickle, 'loads', refuse); monkeypatch.setattr(pickle, 'load', refuse)
+    monkeypatch.setattr(pickle, 'Unpickler', refuse); monkeypatch.setattr(torch, 'load', refuse)
+    m = load_model(model_file)
+    assert not m.training and m.meta.vocab == [str(i) for i in range(10)] and m.meta.accuracy > 0.98
+    assert set(m.state_dict()) >= {'0.1.running_mean', '0.1.running_var', '0.1.num_batches_tracked'}   # BatchNorm buffers too
+
+def test_train_arguments(tmp_path, capsys):
+    for bad in (['--epochs', '0'], ['--epochs', 'two'], ['--bs', '-3'], ['--epochs', '1.5']):
+        with pytest.raises(SystemExit) as e: main(['train', *bad])
+        assert e.value.code == 2
+        assert 'whole number of at least 1' in capsys.readouterr().err
+    r = run(['train', '--epochs', '1', '--out', tmp_path/'no'/'such'/'dir'/'m'], capsys)   # folders are made
+    assert r.returncode == 0 and (tmp_path/'no'/'such'/'dir'/'m.safetensors').is_file(), r.stderr
+    blocker = tmp_path/'file'; blocker.write_text('')
+    one_error(run(['train', '--epochs', '1', '--out', blocker/'m'], capsys))
