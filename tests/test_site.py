@@ -10,6 +10,8 @@ PAGES = ['index', 'data', 'pixel_similarity', 'how_a_net_works', 'sgd', 'fastai_
 FIGURES = {'data': 4, 'pixel_similarity': 2, 'how_a_net_works': 8, 'sgd': 7, 'fastai_learner': 2, 'learner': 2, 'all_digits': 3,
            'convolutions': 5, 'cnn': 8, 'questionnaire_ch4': 4, 'questionnaire_ch13': 4}
 
+ERROR = re.compile(r'Traceback \(most recent call last\)|^\s*[A-Z]\w*(Error|Exception): ', re.M)
+
 class Page(HTMLParser):
     def __init__(self): super().__init__(); self.links,self.imgs,self.text,self.ids = [],[],[],set()
     def handle_starttag(self, tag, attrs):
@@ -33,9 +35,24 @@ def test_every_page_rendered(site):
 def test_figures_outputs_and_no_errors(site):
     for nm in PAGES:
         p = parse(site/f'{nm}.html'); text = ''.join(p.text)
-        assert 'Traceback' not in text and 'Error:' not in text.replace('MnistError:', ''), nm
+        assert not ERROR.search(text.replace('MnistError:', '')), nm   # an error output, not code that names an error
         assert sum(s.startswith('data:image/png') or s.endswith('.png') for s in p.imgs) >= FIGURES.get(nm, 0), nm
     assert '0.9511' in ''.join(parse(site/'pixel_similarity.html').text)   # the book's number, in a saved output
+
+def test_colab_download_and_page_navigation(site):
+    "Every lesson page links to its notebook in Colab and as a download (on the main branch), and to the previous and next pages"
+    nbs = {re.sub(r'^\d+_', '', f.stem): f.name for f in (ROOT/'nbs').glob('[0-9]*.ipynb')}
+    assert set(nbs) == set(PAGES) - {'index'}
+    for nm in PAGES:
+        links = parse(site/f'{nm}.html').links
+        colab = [l for l in links if l.startswith('https://colab.research.google.com/github/')]
+        if nm == 'index': assert not colab; continue
+        assert colab == [f'https://colab.research.google.com/github/digitlab/digitlab/blob/main/nbs/{nbs[nm]}'], (nm, colab)
+        assert f'https://github.com/digitlab/digitlab/raw/main/nbs/{nbs[nm]}' in links, nm
+        assert 'page-navigation' in (site/f'{nm}.html').read_text(), nm
+    order = [l for l in parse(site/'cnn.html').links if l in ('convolutions.html', 'questionnaire_ch4.html')]
+    assert set(order) == {'convolutions.html', 'questionnaire_ch4.html'}   # cnn's neighbours in the sidebar
+    assert 'dark' in (ROOT/'nbs'/'_quarto.yml').read_text() and 'quarto-dark' in (site/'index.html').read_text()   # a light/dark toggle
 
 def test_internal_links_resolve(site):
     "Every link to a page of the site finds the page, and the section it names (the questionnaires link to lesson sections)"
