@@ -17,7 +17,7 @@ NBS     := $(sort $(wildcard nbs/*.ipynb))
 # Notebooks run one at a time with all cores: two torch processes on two cores spin-wait each other.
 NB_WORKERS ?= 0
 
-.PHONY: site test lab data bench seeds install export check-export check-clean nbtest pytest docs readme clean
+.PHONY: site test lab data bench seeds install export check-export check-clean release-check nbtest pytest docs readme clean
 
 install: $(VENV)/.installed
 
@@ -64,7 +64,11 @@ nbtest: data
 pytest: data
 	$(BIN)/python -m pytest -q tests
 
-test: check-export check-clean nbtest pytest
+# The sdist and wheel as a release builds them: twine check, the wheel's files, a fresh venv that installs it (tools/release_check.py).
+release-check: install
+	$(PY) tools/release_check.py
+
+test: check-export check-clean release-check nbtest pytest
 
 # ---- make site -------------------------------------------------------------------------------------------
 # Execute every notebook in place (outputs are the docs), clean them, then render _docs/ with quarto if it is

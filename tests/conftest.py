@@ -29,3 +29,10 @@ def src(tmp_path):
 def rewrite(fn, f):
     "Replace the gzipped file `fn` by gzip(f(its uncompressed bytes))"
     fn.write_bytes(gzip.compress(f(gzip.decompress(fn.read_bytes())), mtime=0))
+
+@pytest.fixture(scope='session')
+def site():
+    "The website, rendered from the committed notebooks as `make site` renders it (once per test run: test_site and test_browser share it)"
+    r = subprocess.run([sys.executable, 'tools/docs.py', '--no-readme'], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return ROOT/'_docs'
