@@ -17,7 +17,7 @@ NBS     := $(sort $(wildcard nbs/*.ipynb))
 # Notebooks run one at a time with all cores: two torch processes on two cores spin-wait each other.
 NB_WORKERS ?= 0
 
-.PHONY: site test lab data bench seeds install export check-export check-clean release-check nbtest pytest docs readme clean
+.PHONY: site test lab data bench seeds install export check-export check-clean release-check wheel-notebooks nbtest pytest docs readme clean
 
 install: $(VENV)/.installed
 
@@ -69,6 +69,10 @@ release-check: install
 	$(PY) tools/release_check.py
 
 test: check-export check-clean release-check nbtest pytest
+
+# Every lesson notebook as a Colab reader runs it: a fresh venv with only the wheel + jupyter, the network cut (≈ 12 min).
+wheel-notebooks: install
+	tools/wheel_notebooks.sh
 
 # ---- make site -------------------------------------------------------------------------------------------
 # Execute every notebook in place (outputs are the docs), clean them, then render _docs/ with quarto if it is
