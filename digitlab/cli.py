@@ -38,7 +38,7 @@ def _parser():
     t.add_argument('--bs', type=_count, default=None, help="batch size (default: 256; 128 with --best)")
     t.add_argument('--seed', type=int, default=42, help="random seed, set before the loaders are made (default: 42)")
     t.add_argument('--lr', type=float, default=None, help="peak learning rate of the 1cycle schedule (default: 0.1)")
-    t.add_argument('--best', action='store_true', help="the most accurate recipe (random shifts, 12 epochs: about two minutes on 2 CPU cores)")
+    t.add_argument('--best', action='store_true', help="the most accurate recipe (random shifts, 12 epochs: well under 3 minutes on 2 CPU cores)")
     t.add_argument('--out', type=Path, default=Path('digits'), help="model file; .safetensors is added (default: digits)")
     q = sub.add_parser('predict', help="read the digit in each image (photos, scans, drawings)",
                        description="Prepare each image the way MNIST was made, then print the digit, its probability and the top 3. "
