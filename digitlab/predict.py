@@ -13,7 +13,7 @@ from torch import nn
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 from fastcore.all import AttrDict, L
-from .cnn import simple_cnn
+from .cnn import simple_cnn, RandShift
 
 # %% auto #0
 __all__ = ['MAX_PIXELS', 'MIN_SIDE', 'WORK_SIDE', 'MIN_CONTRAST', 'MIN_SEPARATION', 'RECIPES', 'ARCHS', 'FORMAT', 'DigitError',
@@ -260,7 +260,6 @@ def train(epochs:int=None, # Epochs (default: the recipe's)
     "Train the course's final CNN on the embedded MNIST with fastai's `Learner` and `fit_one_cycle`"
     from fastai.vision.all import Learner, LabelSmoothingCrossEntropyFlat, CrossEntropyLossFlat, accuracy, set_seed
     from digitlab.data import mnist_dls
-    from digitlab.cnn import RandShift
     r = AttrDict(RECIPES['best' if best else 'fast'])
     r.update({k:v for k,v in dict(epochs=epochs, bs=bs, lr=lr).items() if v is not None})
     for k in ('epochs', 'bs'):
@@ -307,7 +306,7 @@ def _read_model(fn):
     from safetensors import safe_open
     fn = Path(fn); train_it = f"train one with `digitlab train --out {fn.with_suffix('')}`"
     if not fn.is_file(): raise DigitError(f"{fn}: no such model file; check the path, or {train_it}.")
-    head = fn.open('rb').read(8)
+    with fn.open('rb') as f: head = f.read(8)
     if head.startswith((b'\x89PNG', b'\xff\xd8\xff', b'GIF8', b'BM', b'II*', b'MM\0*')):
         raise DigitError(f"{fn} is an image, not a model file: the model comes first (`digitlab predict MODEL IMAGE...`).")
     if head[:4]==b'PK\x03\x04' or head[:1]==b'\x80':
@@ -353,7 +352,7 @@ def predict(model:nn.Module, # A model from `load_model` (its `.meta` gives the 
            ) -> L: # One `AttrDict` per picture: `name`, `digit`, `prob`, `top3` [(digit, prob)…], or `error`
     "The digit in each of `imgs`, its probability and the top 3; a picture that can't be read gets an `error` instead"
     imgs = imgs if isinstance(imgs, (list, tuple, L)) else [imgs]
-    meta = getattr(model, 'meta', AttrDict(mean=mnist_stats()[0], std=mnist_stats()[1], vocab=[str(i) for i in range(10)]))
+    meta = getattr(model, 'meta', None) or AttrDict(zip(('mean', 'std'), mnist_stats()), vocab=[str(i) for i in range(10)])   # a model of your own: MNIST's
     res,xs,ok = [],[],[]
     for o in imgs:
         r = AttrDict(name=_name(o) if isinstance(o, (str, Path)) else f"#{len(res)}"); res.append(r)
