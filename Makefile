@@ -102,6 +102,7 @@ bench: data
 	$(PY) bench/loaders.py --train
 	$(PY) bench/vectorize.py
 	$(PY) bench/train.py
+	$(PY) bench/distributed.py
 
 # Every headline recipe over five seeds (≈ 25 min): rewrites digitlab/seeds.json, which the notebooks quote and assert against.
 seeds: data

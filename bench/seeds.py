@@ -172,6 +172,15 @@ def train_best(seed):
     from digitlab.predict import train
     return train(seed=seed, best=True, progress=False)[1].accuracy
 
+@recipe('13_distributed', 'digitlab train --procs 2 (2 processes × batch 128 = 256, gloo, otherwise train_fast)')
+def train_procs2(seed):
+    import subprocess, sys, tempfile
+    from digitlab.predict import load_model
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run([sys.executable, '-c', 'import sys; from digitlab.cli import main; sys.exit(main())', 'train', '--procs', '2',
+                        '--seed', str(seed), '--out', f'{d}/m'], check=True, capture_output=True)
+        return load_model(f'{d}/m.safetensors').meta.accuracy
+
 if __name__=='__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--seeds', type=int, nargs='+', default=[42, 1, 2, 3, 4])

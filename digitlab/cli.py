@@ -8,7 +8,7 @@ Docs: https://digitlab.github.io/digitlab/cli.html.md"""
 __all__ = ['main']
 
 # %% ../nbs/11_cli.ipynb #16784e0f
-import argparse, sys
+import argparse, contextlib, sys
 from pathlib import Path
 
 # %% ../nbs/11_cli.ipynb #3e0e1e3c
@@ -40,6 +40,10 @@ def _parser():
     t.add_argument('--lr', type=float, default=None, help="peak learning rate of the 1cycle schedule (default: 0.1)")
     t.add_argument('--best', action='store_true', help="the most accurate recipe (random shifts, 12 epochs: well under 3 minutes on 2 CPU cores)")
     t.add_argument('--out', type=Path, default=Path('digits'), help="model file; .safetensors is added (default: digits)")
+    t.add_argument('--procs', type=_count, default=None, help="train in N processes with torch.distributed (gloo on CPUs, NCCL on GPUs), "
+                   "each on its share of every batch; or start `digitlab train` with torchrun instead")
+    t.add_argument('--checkpoint', type=Path, default=None, metavar='DIR', help="save the model and optimizer in DIR after every epoch")
+    t.add_argument('--resume', action='store_true', help="continue the run saved in --checkpoint DIR from its last finished epoch")
     q = sub.add_parser('predict', help="read the digit in each image (photos, scans, drawings)",
                        description="Prepare each image the way MNIST was made, then print the digit, its probability and the top 3. "
                                    "A folder is read recursively. A file that can't be read is reported; the others are still read.")
@@ -57,14 +61,46 @@ def _image_files(paths):
         if p.is_dir(): yield from sorted(f for f in p.rglob('*') if f.is_file() and f.suffix.lower() in exts)
         else: yield p
 
+def _train_argv(a):
+    "The `digitlab train` arguments each process of `--procs` runs with"
+    opts = dict(epochs=a.epochs, bs=a.bs, lr=a.lr, seed=a.seed, out=a.out, checkpoint=a.checkpoint)
+    return ['train', *[x for k,v in opts.items() if v is not None for x in (f'--{k}', str(v))],
+            *['--best']*a.best, *['--resume']*a.resume]
+
+def _err(msg): print(f"digitlab: error: {msg}", file=sys.stderr); return 1
+
 def _train(a):
-    from digitlab.predict import train, save_model
-    try: a.out.parent.mkdir(parents=True, exist_ok=True)    # before training, not after
-    except OSError as e: print(f"digitlab: error: cannot write {a.out}.safetensors ({e.strerror or e}): choose another --out.", file=sys.stderr); return 1
-    learn,meta = train(a.epochs, a.bs, a.seed, a.best, a.lr, progress=sys.stdout.isatty(), table=True)
+    import os
+    from digitlab.predict import train, save_model, RECIPES
+    ranked = int(os.environ.get('WORLD_SIZE', 1))>1   # this process is one of several: torchrun (or --procs) started it
+    rank = int(os.environ.get('RANK', 0))
+    if a.procs and ranked: return _err("--procs starts the processes itself, and torchrun has already started them: use one or the other.")
+    if not rank:   # checked once, before any training
+        try: a.out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e: return _err(f"cannot write {a.out}.safetensors ({e.strerror or e}): choose another --out.")
+    if (a.procs or 1)>1:
+        from digitlab.distributed import launch, max_procs, backend
+        bs = a.bs or RECIPES['best' if a.best else 'fast']['bs']
+        if a.procs>max_procs(): return _err(f"--procs {a.procs} is more than the {max_procs()} {'GPU' if backend()=='nccl' else 'CPU core'}s here: "
+                                            f"each process needs one of its own; use --procs {max_procs()} or fewer.")
+        if bs%a.procs: return _err(f"a batch of {bs} does not split evenly over {a.procs} processes: choose --bs as a multiple of {a.procs}.")
+        from digitlab.predict import _start_epoch
+        r = RECIPES['best' if a.best else 'fast']
+        _start_epoch(a.checkpoint, a.resume, dict(recipe='best' if a.best else 'fast', epochs=a.epochs or r['epochs'], bs=bs,
+                     lr=r['lr'] if a.lr is None else a.lr, seed=a.seed, procs=a.procs))   # a checkpoint that does not fit: refused before any process starts
+        launch(_train_argv(a), a.procs, saved=f"the checkpoints in {a.checkpoint} are kept: add --resume to continue" if a.checkpoint else "no model was saved")
+        return 0
+    if ranked:
+        from digitlab.distributed import setup_rank, lost_peers
+        setup_rank()
+    with (lost_peers() if ranked else contextlib.nullcontext()):   # another process died: say so in one line
+        learn,meta = train(a.epochs, a.bs, a.seed, a.best, a.lr, progress=sys.stdout.isatty(), table=True,
+                           checkpoint=a.checkpoint, resume=a.resume)
+    if rank: return 0   # only the first process writes and prints
     fn = save_model(learn.model, a.out, meta)
+    on = f" on {meta.procs} processes" if meta.procs>1 else ""
     print(f"test accuracy {meta.accuracy:.4f} on MNIST's 10,000 test images, after {meta.epochs} epoch{'s'*(meta.epochs!=1)} "
-          f"({meta.train_seconds:.0f} s of training); saved {fn} ({fn.stat().st_size/1024:.0f} kB)")
+          f"({meta.train_seconds:.0f} s of training{on}); saved {fn} ({fn.stat().st_size/1024:.0f} kB)")
     return 0
 
 def _predict(a):
@@ -87,6 +123,7 @@ def main(argv:list=None # Arguments (default: `sys.argv[1:]`)
     a = _parser().parse_args(argv)
     from digitlab.data import MnistError, make_mnist_folders, check_mnist_folders   # torch and fastai load in seconds: not for --help
     from digitlab.predict import DigitError
+    from digitlab.distributed import DistError
     try:
         if a.command=='train': return _train(a)
         if a.command=='predict': return _predict(a)
@@ -99,6 +136,9 @@ def main(argv:list=None # Arguments (default: `sys.argv[1:]`)
         else:
             for nm,p in make_mnist_folders(names, data=a.dest, src=a.src).items():
                 print(f"{nm}: {p}" + ('' if a.dest else f"   (untar_data({_URLS[nm]}) returns it)"))
-    except (MnistError, DigitError, OSError) as e:   # one sentence, never a traceback
-        print(f"digitlab: error: {e}", file=sys.stderr); return 1
+    except (MnistError, DigitError, DistError, OSError) as e:   # one sentence, never a traceback
+        import os
+        rank = int(os.environ.get('RANK', 0))
+        if rank and isinstance(e, DigitError): return 1   # every process checks the same settings: the first one says what is wrong
+        return _err(f"[process {rank}] {e}" if rank else e)
     return 0

@@ -6,7 +6,7 @@ Docs: https://digitlab.github.io/digitlab/your_digits.html.md"""
 
 # %% ../nbs/12_your_digits.ipynb #41818b0c
 from __future__ import annotations
-import importlib.metadata, json, sys, time, warnings
+import contextlib, importlib.metadata, json, os, sys, time, warnings
 from pathlib import Path
 import numpy as np, torch
 from torch import nn
@@ -247,8 +247,26 @@ def mnist_stats() -> tuple:
 
 def _versions(): return {p: importlib.metadata.version(p) for p in ('digitlab', 'fastai', 'torch')}
 
+def _start_epoch(checkpoint, resume, run):
+    "The first epoch to train: 0, or with `resume` the one after the last saved in `checkpoint` (whose run must be this one)"
+    if checkpoint is None:
+        if resume: raise DigitError("resume needs the checkpoint folder to resume from.")
+        return 0
+    ck = Path(checkpoint); fn = ck/'run.json'
+    if not resume:
+        if (ck/'epoch_0.pth').exists(): raise DigitError(f"{ck} already holds a checkpoint: resume it, or choose another folder.")
+        if not int(os.environ.get('RANK', 0)): ck.mkdir(parents=True, exist_ok=True); fn.write_text(json.dumps(run))
+        return 0
+    if not fn.is_file(): raise DigitError(f"{ck} holds no checkpoint to resume (no run.json): train with this checkpoint folder first.")
+    saved = json.loads(fn.read_text())
+    diff = [f"{k} {saved.get(k)} (now {v})" for k,v in run.items() if saved.get(k)!=v]
+    if diff: raise DigitError(f"{ck} is the checkpoint of another run: {', '.join(diff)}; resume it with the same settings.")
+    done = sorted(int(f.stem.split('_')[1]) for f in ck.glob('epoch_*.pth') if f.stem.split('_')[1].isdigit())
+    if not done: raise DigitError(f"{ck} holds no finished epoch yet: train again without resuming.")
+    return done[-1]+1
+
 def train(epochs:int=None, # Epochs (default: the recipe's)
-          bs:int=None, # Batch size (default: the recipe's)
+          bs:int=None, # Batch size, over all processes when training is distributed (default: the recipe's)
           seed:int=42, # Seeds the weights and the batch order, before the loaders are made
           best:bool=False, # The `best` recipe instead of `fast`
           lr:float=None, # Peak learning rate of `fit_one_cycle` (default: the recipe's)
@@ -256,32 +274,46 @@ def train(epochs:int=None, # Epochs (default: the recipe's)
           progress:bool=True, # Show fastprogress bars and the table of epochs
           table:bool=False, # Without `progress`, still print the table of epochs (for a log file)
           cbs=None, # More fastai callbacks for the `Learner`
+          checkpoint=None, # A folder: after every epoch, save the model and optimizer there (fastai's `SaveModelCallback`)
+          resume:bool=False, # Continue from the last epoch saved in `checkpoint`
          ): # (fastai `Learner`, metadata `AttrDict`: recipe, accuracy on MNIST's test set, seconds, ...)
-    "Train the course's final CNN on the embedded MNIST with fastai's `Learner` and `fit_one_cycle`"
-    from fastai.vision.all import Learner, LabelSmoothingCrossEntropyFlat, CrossEntropyLossFlat, accuracy, set_seed
+    "Train the course's final CNN on the embedded MNIST with fastai's `Learner` and `fit_one_cycle`; under torchrun, on every process"
+    from fastai.vision.all import Learner, LabelSmoothingCrossEntropyFlat, CrossEntropyLossFlat, accuracy, set_seed, SaveModelCallback, num_distrib
     from digitlab.data import mnist_dls
     r = AttrDict(RECIPES['best' if best else 'fast'])
     r.update({k:v for k,v in dict(epochs=epochs, bs=bs, lr=lr).items() if v is not None})
     for k in ('epochs', 'bs'):
         if not (isinstance(r[k], int) and r[k]>=1): raise DigitError(f"{k} must be a whole number of at least 1, not {r[k]!r}.")
+    procs = max(num_distrib(), 1)   # WORLD_SIZE, which torchrun (or `digitlab train --procs N`) sets
+    if r.bs%procs: raise DigitError(f"a batch of {r.bs} does not split evenly over {procs} processes: choose a batch size that is a multiple of {procs}.")
+    run = dict(recipe='best' if best else 'fast', epochs=r.epochs, bs=r.bs, lr=r.lr, seed=seed, procs=procs)
+    start = _start_epoch(checkpoint, resume, run)
     set_seed(seed)
-    dls = mnist_dls(bs=r.bs, normalize=True, batch_tfms=RandShift(r.shift) if r.shift else None)
+    dls = mnist_dls(bs=r.bs//procs, normalize=True, batch_tfms=RandShift(r.shift) if r.shift else None)   # each process: its share of the batch
     model = make_model('simple_cnn', chans=r.chans)
     if channels_last: model = model.to(memory_format=torch.channels_last)
     learn = Learner(dls, model, loss_func=LabelSmoothingCrossEntropyFlat() if r.smoothing else CrossEntropyLossFlat(),
                     metrics=accuracy, cbs=cbs)
+    if checkpoint:
+        learn.path,learn.model_dir = Path(checkpoint),'.'
+        learn.add_cb(SaveModelCallback(every_epoch=True, with_opt=True, fname='epoch'))   # epoch_0.pth, epoch_1.pth, ... (rank 0 writes)
+        if start: learn.load(f'epoch_{start-1}', with_opt=True)                         # fastai reads it with `weights_only=True`
     t0 = time.perf_counter()
-    if progress: learn.fit_one_cycle(r.epochs, r.lr)
-    elif table:
-        with learn.no_bar(): learn.fit_one_cycle(r.epochs, r.lr)
-    else:
-        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(r.epochs, r.lr)
+    with contextlib.ExitStack() as ctx:
+        if procs>1: ctx.enter_context(learn.distrib_ctx())   # DistributedDataParallel + a shard of each batch (see the Distributed lesson)
+        if not progress: ctx.enter_context(learn.no_bar())
+        if not (progress or table): ctx.enter_context(learn.no_logging())
+        learn.fit_one_cycle(r.epochs, r.lr, start_epoch=start)
     secs = time.perf_counter()-t0
+    if procs>1 or start:   # the whole test set, once more: the table's figure was gathered from the shards (or no epoch ran here)
+        with learn.no_bar(), learn.no_logging(): acc = learn.validate()[1]
+    else: acc = learn.recorder.values[-1][-1]
     mean,std = mnist_stats()
     meta = AttrDict(arch='simple_cnn', arch_kwargs=dict(chans=list(r.chans)), mean=mean, std=std, vocab=[str(d) for d in dls.vocab],
-                    accuracy=float(learn.recorder.values[-1][-1]), seed=seed, recipe='best' if best else 'fast', epochs=r.epochs, bs=r.bs,
+                    accuracy=float(acc), seed=seed, recipe=run['recipe'], epochs=r.epochs, bs=r.bs, procs=procs,
                     lr=r.lr, shift=r.shift, smoothing=r.smoothing, train_seconds=round(secs, 1), **_versions())
     return learn, meta
+
 
 # %% ../nbs/12_your_digits.ipynb #80d60e90
 FORMAT = 'digitlab-model-1'   # written into every model file; a file without it was not made by `save_model`

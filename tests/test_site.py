@@ -6,7 +6,7 @@ import pytest
 from tests.conftest import ROOT
 
 PAGES = ['index', 'data', 'pixel_similarity', 'how_a_net_works', 'sgd', 'fastai_learner', 'learner', 'all_digits', 'convolutions', 'cnn',
-         'questionnaire_ch4', 'questionnaire_ch13', 'cli', 'your_digits']
+         'questionnaire_ch4', 'questionnaire_ch13', 'cli', 'your_digits', 'distributed']
 FIGURES = {'data': 4, 'pixel_similarity': 2, 'how_a_net_works': 8, 'sgd': 7, 'fastai_learner': 2, 'learner': 2, 'all_digits': 3,
            'convolutions': 5, 'cnn': 8, 'questionnaire_ch4': 4, 'questionnaire_ch13': 4}
 
