@@ -4,6 +4,7 @@ training seconds (from the model file; starting the processes is counted separat
     python bench/distributed.py            # ≈ 4 min on 2 cores
 """
 import argparse, os, statistics, subprocess, sys, tempfile, time
+import record
 from digitlab.predict import load_model
 
 CMD = [sys.executable, '-c', 'import sys; from digitlab.cli import main; sys.exit(main())', 'train']
@@ -28,6 +29,11 @@ if __name__=='__main__':
             for k,(n,t) in setups.items(): res[k].append(run(n, t, d))
     base = statistics.median(r[0] for r in res[next(iter(res))])
     print(f"digitlab train (fast recipe: 2 epochs, global batch 256), medians of {a.reps} runs on {cores} cores")
+    rows = []
     for k,rs in res.items():
         tr,wall = statistics.median(r[0] for r in rs),statistics.median(r[1] for r in rs)
         print(f"{k:<24} training {tr:5.1f} s ({tr/base:.2f}×)   wall {wall:5.1f} s   accuracy {', '.join(f'{r[2]:.4f}' for r in rs)}")
+        rows.append(dict(setup=k, procs=setups[k][0], threads=setups[k][1], train_seconds=round(tr, 1), ratio=round(tr/base, 2),
+                         wall_seconds=round(wall, 1), accuracies=[round(r[2], 4) for r in rs]))
+    record.save('distributed', rows, reps=a.reps,
+                about="digitlab train (fast recipe: 2 epochs, global batch 256): training seconds read from the model file, wall seconds of the whole command; medians, interleaved")

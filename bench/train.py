@@ -11,6 +11,7 @@ the machine is shared and noisy, so read the ratios, which are measured side by 
 recipe's median time to 99% is over `--max-seconds` (20) or any default run ends below 99%.
 """
 import argparse, statistics, sys, time, warnings
+import record
 warnings.filterwarnings('ignore', category=FutureWarning)
 import torch, torch.nn.functional as F
 from fastai.vision.all import Callback, set_seed
@@ -55,9 +56,12 @@ def bare_run(seed, chans, epochs, bs, lr, smoothing, channels_last=True, **_):
         rows.append((time.perf_counter()-t0, acc))
     return rows, rows[-1][1], rows[-1][0]
 
+ROWS = []
 def show(name, runs, base=None):
     "One line: median time to 99%, median total, accuracies, and the ratio to `base` (a median total)"
     tt = statistics.median(time_to(r) for r,_,_ in runs); tot = statistics.median(s for _,_,s in runs)
+    ROWS.append(dict(run=name.strip(), runs=len(runs), seconds_to_99=None if tt==float('inf') else round(tt, 1), seconds=round(tot, 1),
+                     vs_bare=round(tot/base, 2) if base else None, accuracies=[round(a, 4) for _,a,_ in runs]))
     accs = ' '.join(f"{a:.4f}" for _,a,_ in runs)
     ratio = f"{tot/base:5.2f}×" if base else '    –'
     print(f"{name:<44} {tt:8.1f} {tot:8.1f} {ratio}   {accs}", flush=True)
@@ -74,9 +78,9 @@ if __name__ == '__main__':
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; default recipe {r}")
     print(f"{'run':<44} {'to 99%':>8} {'total s':>8} {'vs bare':>6}   accuracy per run")
     mnist_dls()   # read and check MNIST once, outside the timings
-    bare = [bare_run(s, **r) for s in seeds]
+    bare, runs = [], []
+    for s in seeds: bare.append(bare_run(s, **r)); runs.append(fastai_run(s))   # interleaved: a noisy minute hurts both alike
     _, bare_tot = show('bare PyTorch loop, same work', bare)
-    runs = [fastai_run(s) for s in seeds]
     tt, tot = show('digitlab train (fastai Learner)', runs, bare_tot)
     if a.variants == 'all':
         show('  without channels_last', [fastai_run(42, channels_last=False)], bare_tot)
@@ -92,5 +96,7 @@ if __name__ == '__main__':
         try: show('  torch.compile (compile time included)', [fastai_run(42)], bare_tot)
         finally: P.make_model = real
     ok = tt <= a.max_seconds and all(acc >= 0.99 for _, acc, _ in runs)
+    record.save('train', ROWS, recipe={k: v for k,v in r.items()}, repeats=a.repeats,
+                about="digitlab train's default recipe beside a bare PyTorch loop doing the same work, then one run per variant; seconds of training (medians), seconds until the test accuracy first reaches 99%")
     print(f"default recipe: median {tt:.1f} s to 99% (limit {a.max_seconds:.0f} s), fastai/bare = {tot/bare_tot:.2f}× — {'ok' if ok else 'FAIL'}")
     sys.exit(0 if ok else 1)

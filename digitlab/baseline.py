@@ -1,4 +1,4 @@
-"""The first try at recognising digits, from chapter 4: images as tensors, the "ideal" 3 and 7, distances, broadcasting — and a baseline of 95% with no learning at all.
+"""The first try at recognising digits, from chapter 4: images as tensors, the "ideal" 3 and 7, distances, broadcasting — and a baseline that gets most digits right with no learning at all.
 
 Docs: https://digitlab.github.io/digitlab/pixel_similarity.html.md"""
 

@@ -14,8 +14,8 @@ from torch import nn
 from fastai.torch_core import tensor
 
 # %% ../nbs/07_convolutions.ipynb #e6102b3f
-top_edge   = tensor([[-1,-1,-1], [ 0, 0, 0], [ 1, 1, 1]]).float()  # light above, dark below
-left_edge  = tensor([[-1, 1, 0], [-1, 1, 0], [-1, 1, 0]]).float()  # light left, dark right
+top_edge   = tensor([[-1,-1,-1], [ 0, 0, 0], [ 1, 1, 1]]).float()  # low above, high below
+left_edge  = tensor([[-1, 1, 0], [-1, 1, 0], [-1, 1, 0]]).float()  # low left, high right
 diag1_edge = tensor([[ 0,-1, 1], [-1, 1, 0], [ 1, 0, 0]]).float()
 diag2_edge = tensor([[ 1,-1, 0], [ 0, 1,-1], [ 0, 0, 1]]).float()
 

@@ -6,7 +6,8 @@ Docs: https://digitlab.github.io/digitlab/data.html.md"""
 
 # %% ../nbs/00_data.ipynb #25fed3b6
 from __future__ import annotations
-import configparser, gzip, hashlib, json, math, os, shutil, struct, sys, tempfile, zlib
+import configparser, gzip, hashlib, io, json, math, os, shutil, struct, sys, tempfile, zlib
+import csv as csv_mod
 from contextlib import contextmanager
 from functools import lru_cache
 from importlib.resources import files
@@ -28,10 +29,10 @@ from fastai.vision.augment import IntToFloatTensor, Normalize
 # %% auto #0
 __all__ = ['MNIST_SHA256', 'MNIST_FILES', 'MARKER', 'MnistError', 'mnist_src', 'read_idx', 'load_mnist', 'mnist_layout',
            'make_mnist_folders', 'check_mnist_folders', 'MnistImage', 'MnistLabel', 'TensorDL', 'mnist_datasets',
-           'mnist_dls', 'seed_spread', 'seed_spreads']
+           'mnist_dls', 'benchmark', 'seed_spread', 'seed_spreads']
 
 # %% ../nbs/00_data.ipynb #71ecd6a5
-MNIST_SHA256 = {  # SHA-256 of each uncompressed IDX file, as published with MNIST's copies
+MNIST_SHA256 = {  # SHA-256 of each uncompressed IDX file of the copy we ship (digitlab/mnist/README.md says where it came from)
     'train-images-idx3-ubyte': 'ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db',
     'train-labels-idx1-ubyte': '65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5',
     't10k-images-idx3-ubyte':  '0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7',
@@ -139,6 +140,12 @@ def _labels_csv(lay):
     rows = [f'{f}/{i}.png,{int(f[-1]=="7")}' for f,(_,idxs) in lay.items() for i in idxs.tolist()]
     return '\n'.join(['name,label']+rows)+'\n'
 
+def _label_rows(text:str):
+    "The (name, label) rows of a labels.csv as a set, or None when it has another header or a repeated row (row order does not matter)"
+    rows = [tuple(r) for r in csv_mod.reader(io.StringIO(text))]
+    if not rows or rows[0]!=('name','label') or len(set(rows[1:]))!=len(rows)-1: return None
+    return set(rows[1:])
+
 def _complete(dest, name, n):
     "Does `dest` carry our completion marker for dataset `name` with its `n` images?"
     try: m = json.loads((dest/MARKER).read_text())
@@ -224,17 +231,19 @@ def check_mnist_folders(names=('mnist_sample','mnist_png'), # fastai's datasets 
         dest,redo = d/nm, f"delete {d/nm} and run `{_cmd(data, src)}` to write it again"
         if not dest.is_dir(): problems.append(f"{dest} does not exist: run `{_cmd(data, src)}` to write it."); continue
         lay = mnist_layout(nm, src)
-        def extra(folder, allowed, why):
-            for o in sorted(folder.iterdir()):
-                if o.name not in allowed: problems.append(f"{o} should not be there: {why}; remove it, or {redo}.")
         tops = sorted({f.split('/')[0] for f in lay})   # beside them, fastai's own `models/` or `export.pkl` are fine: from_folder never looks there
         for t in tops:
-            if (dest/t).is_dir(): extra(dest/t, {f.split('/')[1] for f in lay if f.startswith(t+'/')},
-                                        "`ImageDataLoaders.from_folder` would read it as one more class")
+            if not (dest/t).is_dir(): continue
+            allowed = {f.split('/')[1] for f in lay if f.startswith(t+'/')}
+            for o in sorted((dest/t).iterdir()):
+                if o.name in allowed or o.name.startswith('.'): continue   # hidden files (.DS_Store): fastai skips them too
+                why = ("a folder of images here is one more class to `ImageDataLoaders.from_folder`" if o.is_dir()
+                       else "it is not part of the dataset")
+                problems.append(f"{o} should not be there: {why}; remove it, or {redo}.")
         for folder,(split,idxs) in (_progress(list(lay.items()), f'checking {nm}') if pixels else lay.items()):   # names only: instant
             f,imgs = dest/folder, _load(split, _src(src))[0].numpy()
             want = {f'{i}.png': i for i in idxs.tolist()}
-            have = {o.name for o in f.iterdir()} if f.is_dir() else set()
+            have = {o.name for o in f.iterdir() if not o.name.startswith('.')} if f.is_dir() else set()   # hidden files: fastai skips them
             bad = [n for n in sorted(want.keys()&have) if not _same_pixels(f/n, imgs[want[n]])] if pixels else []
             for what,names_ in (('missing', sorted(want.keys()-have)), ('that should not be there', sorted(have-want.keys())),
                                 ('unreadable or unlike MNIST', bad)):
@@ -242,7 +251,11 @@ def check_mnist_folders(names=('mnist_sample','mnist_png'), # fastai's datasets 
         if nm=='mnist_sample':
             csv = dest/'labels.csv'
             if not csv.is_file(): problems.append(f"{csv} is missing; {redo}.")
-            elif csv.read_bytes()!=_labels_csv(lay).encode(): problems.append(f"{csv} differs from fastai's (one row per image: name, then 0 for a 3 and 1 for a 7); {redo}.")
+            else:
+                try: rows = _label_rows(csv.read_text(encoding='utf-8'))
+                except (UnicodeDecodeError, csv_mod.Error): rows = None
+                if rows is None or rows!=_label_rows(_labels_csv(lay)):
+                    problems.append(f"{csv} differs from fastai's (one row per image, in any order: name, then 0 for a 3 and 1 for a 7); {redo}.")
     return problems
 
 # %% ../nbs/00_data.ipynb #e0299d9e
@@ -336,6 +349,22 @@ def mnist_dls(digits=None, # Keep only these digits, e.g. `(3,7)` for `MNIST_SAM
         return TensorDL(mnist_datasets(split, digits, src), bs=bs, shuffle=train, drop_last=train, num_workers=0,
                         after_batch=tfms, device=torch.device(device or default_device()))
     return DataLoaders(dl('train', True), dl('test', False))
+
+# %% ../nbs/00_data.ipynb #f5a13441
+@lru_cache(maxsize=None)
+def _benchmarks():
+    f = files('digitlab')/'benchmarks.json'
+    return json.loads(f.read_text()) if f.is_file() else {}
+
+def benchmark(name:str, # A benchmark of `bench/`, e.g. 'loaders' (written by `bench/loaders.py`)
+             ) -> AttrDict: # results, machine, machine_text, command, about
+    "A benchmark's results as its script last wrote them to `digitlab/benchmarks.json`, with the machine that measured them"
+    b = _benchmarks()
+    if name not in b: raise KeyError(f"no results for benchmark {name!r}; known: {', '.join(b) or 'none'} (run `python bench/{name}.py`)")
+    r = AttrDict(b[name]); m = r['machine']
+    r['machine_text'] = (f"measured by `{r['command']}` on {m['date']}: {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, "
+                         f"{m['os']}, Python {m['python']}, torch {m['torch']}, fastai {m['fastai']}, digitlab {m['digitlab']}")
+    return r
 
 # %% ../nbs/00_data.ipynb #7dc2bb12
 @lru_cache(maxsize=None)

@@ -24,7 +24,7 @@ def _free_port():
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 def step_by_hand(rank:int, world:int, port:int, folder:str, lr:float=0.1, sync:bool=True):
-    "One SGD step of lesson 3's `simple_net` on process `rank` of `world`: its share of a batch of 64, gradients averaged with `all_reduce`"
+    "One SGD step of a ten-class `simple_net` (784-30-10) on process `rank` of `world`: its share of a batch of 64, gradients averaged with `all_reduce`"
     import torch.nn.functional as F
     from digitlab.data import _load, _src
     dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=world)

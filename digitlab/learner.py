@@ -107,13 +107,14 @@ class Recorder(Callback):
     "Per epoch: the training loss, the validation loss and `learn.metrics`, each averaged over the pass (weighted by batch size)"
     order = 10
     def __init__(self): self.log = print   # where the rows go (`ProgressCB` sends them into its table)
-    def before_fit(self): self.values, self.lrs, self.losses = [], [], []
+    def before_fit(self): self.values, self.lrs, self.moms, self.losses = [], [], [], []
     def before_epoch(self): self.sums = {True: [0., 0], False: [0., [0.]*len(self.learn.metrics), 0]}
     def after_batch(self):
         l, n = self.learn, len(self.learn.yb)
         if l.training:
             self.sums[True][0] += l.loss.item()*n; self.sums[True][1] += n
-            self.lrs.append(l.opt.param_groups[0]['lr']); self.losses.append(l.loss.item())
+            g = l.opt.param_groups[0]   # the rate and momentum this batch's step used (schedulers step after the Recorder)
+            self.lrs.append(g['lr']); self.moms.append(g.get('momentum', g.get('betas', (None,))[0])); self.losses.append(l.loss.item())
         else:
             s = self.sums[False]; s[0] += l.loss.item()*n; s[2] += n
             for i,m in enumerate(l.metrics): s[1][i] += m(l.preds, l.yb).item()*n
@@ -179,15 +180,17 @@ def lr_find(self:Learner, start=1e-6, end=10., num_it=100, show_plot=True):
 
 # %% ../nbs/05_learner.ipynb #a497ca1b
 class OneCycle(Callback):
-    "PyTorch's `OneCycleLR` up to `lr_max`, stepped after every training batch"
-    order = 5
-    def __init__(self, lr_max): self.lr_max = lr_max
+    "fastai's 1cycle learning rates (cosine `lr_max/div` → `lr_max` → `lr_max/div_final`), stepped after every training batch; the momentum is left alone"
+    order = 15   # after the Recorder (10), which logs the rate this batch used
+    def __init__(self, lr_max, pct_start=0.25, div=25., div_final=1e5): store_attr()
     def before_fit(self):
-        self.sched = torch.optim.lr_scheduler.OneCycleLR(self.learn.opt, self.lr_max, total_steps=self.learn.n_epochs*len(self.learn.train_dl))
+        self.sched = torch.optim.lr_scheduler.OneCycleLR(self.learn.opt, self.lr_max, total_steps=self.learn.n_epochs*len(self.learn.train_dl),
+            pct_start=self.pct_start, div_factor=self.div, final_div_factor=self.div_final/self.div, cycle_momentum=False)
     def after_batch(self):
         if self.learn.training: self.sched.step()
 
 @patch
-def fit_one_cycle(self:Learner, n_epochs:int, lr_max:float, cbs=()):
-    "Train for `n_epochs` with the 1cycle schedule peaking at `lr_max`"
-    self.fit(n_epochs, lr_max, cbs=[OneCycle(lr_max), *L(cbs)])
+def fit_one_cycle(self:Learner, n_epochs:int, lr_max:float, cbs=(), **kwargs):
+    "Train for `n_epochs` with the 1cycle schedule peaking at `lr_max` (`kwargs` go to `OneCycle`)"
+    self.fit(n_epochs, lr_max, cbs=[OneCycle(lr_max, **kwargs), *L(cbs)])
+

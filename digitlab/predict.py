@@ -6,7 +6,7 @@ Docs: https://digitlab.github.io/digitlab/your_digits.html.md"""
 
 # %% ../nbs/12_your_digits.ipynb #41818b0c
 from __future__ import annotations
-import contextlib, importlib.metadata, json, os, sys, time, warnings
+import contextlib, importlib.metadata, json, os, struct, sys, time, warnings
 from pathlib import Path
 import numpy as np, torch
 from torch import nn
@@ -144,7 +144,7 @@ def flatten_light(g, iters=3):
     return res.reshape(g.shape)
 
 def ink_levels(g):
-    "(ink, inverted): the ink bright on black — inverted if it was dark — with the paper and its uneven light removed by a top-hat"
+    "(ink, inverted): the ink as high values on a background near 0 — inverted if it was dark — with the paper and its uneven light removed by a top-hat"
     r = flatten_light(g)
     inv = bool(-np.percentile(r, 1) > np.percentile(r, 99))   # the ink is the stronger tail: a dark one means dark ink on light paper
     x = 1-g if inv else g
@@ -204,7 +204,7 @@ def fit_box(crop, box=20):
     return np.clip(_resize(crop, size, Image.Resampling.LANCZOS if f<1 else Image.Resampling.BILINEAR), 0, 1)
 
 def centre_by_mass(d, size=28):
-    "`d` pasted into a black `size`×`size` image with its centre of mass at pixel (14, 14), where MNIST puts it"
+    "`d` pasted into a `size`×`size` image of zeros (background) with its centre of mass at pixel (14, 14), where MNIST puts it"
     h,w = d.shape; cy,cx = ndimage.center_of_mass(d)
     y0,x0 = (int(np.clip(round(size/2-c), 0, size-n)) for c,n in ((cy,h), (cx,w)))
     out = np.zeros((size,size), np.float32); out[y0:y0+h, x0:x0+w] = d
@@ -213,7 +213,7 @@ def centre_by_mass(d, size=28):
 def mnistify(img, # A path, PIL image, NumPy array or tensor
              steps:bool=False, # Also return every intermediate step (for plots)
             ): # 28×28 `float32` from 0 to 1 (or, with `steps`, an `AttrDict` of every step)
-    "`img` prepared the way MNIST was: white ink on black, the digit scaled into a 20×20 box, centred by mass in 28×28"
+    "`img` prepared the way MNIST was: ink as high values on a background of 0, the digit scaled into a 20×20 box, centred by mass in 28×28"
     what = _name(img)
     g = shrink(load_gray(img))
     ink,inv = ink_levels(g)
@@ -222,7 +222,7 @@ def mnistify(img, # A path, PIL image, NumPy array or tensor
     digit,ink = found
     y0,y1,x0,x1 = _box(digit)
     near = ndimage.binary_dilation(digit, iterations=max(1, round(max(y1-y0, x1-x0)/20)))   # the strokes' soft edges
-    kept = np.clip(np.where(near, ink, 0)/np.percentile(ink[digit], 90), 0, 1)              # the core of a stroke is white, as in MNIST
+    kept = np.clip(np.where(near, ink, 0)/np.percentile(ink[digit], 90), 0, 1)              # the core of a stroke is at full value (1), as in MNIST
     y0,y1,x0,x1 = _box(kept>0.15)                                                          # MNIST's 20×20 box holds the soft edges too
     fitted = fit_box(kept[y0:y1, x0:x1]); out = centre_by_mass(fitted)
     return AttrDict(gray=g, inverted=inv, ink=ink, digit=digit, box=(y0,y1,x0,x1), fitted=fitted, mnist=out) if steps else out
@@ -338,10 +338,13 @@ def _read_model(fn):
     from safetensors import safe_open
     fn = Path(fn); train_it = f"train one with `digitlab train --out {fn.with_suffix('')}`"
     if not fn.is_file(): raise DigitError(f"{fn}: no such model file; check the path, or {train_it}.")
-    with fn.open('rb') as f: head = f.read(8)
-    if head.startswith((b'\x89PNG', b'\xff\xd8\xff', b'GIF8', b'BM', b'II*', b'MM\0*')):
+    with fn.open('rb') as f: head = f.read(9)
+    # safetensors' structure first: a little-endian u64 header length that fits in the file, then the header's `{`
+    # (its first byte can be anything, 0x80 included, so it is never taken for a pickle's)
+    looks_safetensors = len(head)==9 and 8+struct.unpack('<Q', head[:8])[0] <= fn.stat().st_size and head[8:9]==b'{'
+    if not looks_safetensors and head.startswith((b'\x89PNG', b'\xff\xd8\xff', b'GIF8', b'BM', b'II*', b'MM\0*')):
         raise DigitError(f"{fn} is an image, not a model file: the model comes first (`digitlab predict MODEL IMAGE...`).")
-    if head[:4]==b'PK\x03\x04' or head[:1]==b'\x80':
+    if not looks_safetensors and (head[:4]==b'PK\x03\x04' or head[:1]==b'\x80'):
         raise DigitError(f"{fn} is a pickle (as torch.save and fastai's export write), not safetensors; digitlab never unpickles, "
                          f"since unpickling runs code from the file. {train_it[0].upper()+train_it[1:]}, or convert trusted weights with `save_model`.")
     try:

@@ -113,19 +113,31 @@ def test_check_flags_extra_folders_and_files(sample, capsys):
     d = sample
     (d/'train'/'8').mkdir(); (d/'valid'/'notes.txt').write_text('hi'); (d/'valid'/'3'/'extra.jpg').write_bytes(b'x')
     (d/'models').mkdir(); (d/'export.pkl').write_bytes(b'')     # what a fastai Learner saves into its path: fine
+    (d/'train'/'.DS_Store').write_bytes(b'x'); (d/'valid'/'3'/'.DS_Store').write_bytes(b'x')   # hidden files: fastai skips them, so do we
     r = check(d, capsys)
     assert r.returncode == 1
     assert 'train/8 should not be there' in r.stderr and 'one more class' in r.stderr
     assert 'valid/notes.txt should not be there' in r.stderr and 'models' not in r.stderr and 'export.pkl' not in r.stderr
+    assert '.DS_Store' not in r.stderr
     assert 'valid/3: 1 file(s) that should not be there, e.g. extra.jpg' in r.stderr
     assert f'digitlab data --dest {d.parent}' in r.stderr
 
-def test_check_compares_labels_csv_exactly(sample, capsys):
+def test_check_compares_labels_csv_rows(sample, capsys):
     csv = sample/'labels.csv'; good = csv.read_bytes()
+    head, *rows = good.decode().splitlines()
     csv.write_bytes(good.replace(b'train/3/7.png,0', b'train/3/7.png,1'))      # one label flipped, same number of rows
     assert 'labels.csv differs' in check(sample, capsys).stderr
     csv.write_bytes(b'\xff\xfe' + good[2:])                                    # not UTF-8
     r = check(sample, capsys); assert r.returncode == 1 and 'labels.csv differs' in r.stderr
+    csv.write_text('\n'.join([head, *rows[1:]])+'\n')                          # a row missing
+    assert 'labels.csv differs' in check(sample, capsys).stderr
+    csv.write_text('\n'.join([head, *rows, rows[0]])+'\n')                     # a row twice
+    assert 'labels.csv differs' in check(sample, capsys).stderr
+    import random
+    shuffled = rows[:]; random.Random(0).shuffle(shuffled)                     # fastai's own file lists its rows shuffled
+    i = shuffled.index('train/3/7463.png,0'); shuffled[0], shuffled[i] = shuffled[i], shuffled[0]   # its first row
+    csv.write_text('\n'.join([head, *shuffled])+'\n')
+    assert check(sample, capsys).returncode == 0
     csv.write_bytes(good); assert check(sample, capsys).returncode == 0
 
 def test_incomplete_folder_reported_not_trusted(sample, capsys):

@@ -151,7 +151,11 @@ except Exception as e: res['broadcast'] = f'{type(e).__name__}: {e}'
 try: nn.SyncBatchNorm(4)(torch.randn(8, 4, 2, 2)); res['syncbn'] = 'ok'
 except Exception as e: res['syncbn'] = f'{type(e).__name__}: {e}'
 if sys.argv[2]=='fastai': res['accelerate'] = str(DistributedTrainer().accelerator.distributed_type)
+import fastai.distributed as fdist
+try: fdist.setup_distrib(0); res['setup'] = 'ok'                # what distrib_ctx(in_notebook=True) calls
+except Exception as e: res['setup'] = f'{type(e).__name__}: {e}'
 d.patch_fastai()
+fdist.setup_distrib(0); res['setup_patched'] = dist.get_backend()
 res['broadcast_patched'] = DistributedDL._broadcast(None, [3, 1, 2], 0)
 if sys.argv[2]=='ours':
     t = DistributedTrainer(); res['accelerate_patched'] = str(t.accelerator.distributed_type); res['sync_bn_patched'] = t.sync_bn
@@ -168,5 +172,7 @@ def test_patches():
     assert 'NVIDIA' in got['broadcast'] or 'CUDA' in got['broadcast'], got   # fastai's `.cuda()`, on a machine without one
     assert 'SyncBatchNorm expected input tensor to be on GPU' in got['syncbn'], got
     assert got['accelerate']=='DistributedType.NO', got                    # without cpu=True: no DDP, each process alone
+    assert 'NVIDIA' in got['setup'] or 'CUDA' in got['setup'], got           # fastai's torch.cuda.set_device
+    assert got['setup_patched']=='gloo', got
     assert got['broadcast_patched']==[3, 1, 2]
     assert got['accelerate_patched']=='DistributedType.MULTI_CPU' and got['sync_bn_patched'] is False, got

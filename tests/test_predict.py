@@ -75,7 +75,7 @@ def test_truncated_image(tmp_path, model_file, photos, capsys):
 def test_bomb_is_refused_before_decoding(tmp_path, monkeypatch):
     "An image over MAX_PIXELS that Pillow would still open is refused on its size, without loading its pixels"
     fn = tmp_path/'big.png'; side = int(MAX_PIXELS**0.5)+1
-    fn.write_bytes(png_file(side, side))                    # 64 MB of pixels claimed, 80 bytes on disk
+    fn.write_bytes(png_file(side, side))                    # 64 MB of pixels claimed, a few dozen bytes on disk
     monkeypatch.setattr(Image.Image, 'load', lambda self: pytest.fail('decoded a refused image'))
     with pytest.raises(DigitError, match='refused before decoding'): load_gray(fn)
 
@@ -145,6 +145,17 @@ def test_model_for_another_architecture(tmp_path, model_file, photos, capsys):
     from safetensors.torch import save_file
     fn = tmp_path/'foreign.safetensors'; save_file({'w': torch.zeros(3)}, str(fn))           # a safetensors file, not ours
     one_error(run(['predict', fn, photos[0]], capsys), 'not a digitlab model')
+
+def test_every_header_length_loads(tmp_path, model_file):
+    "A safetensors file starts with its header's length (little-endian u64): whatever its first byte, 0x80 included, it loads"
+    meta, model = dict(load_model(model_file).meta), make_model()
+    firsts = {}
+    for n in range(0, 400, 3):                                   # header lengths (padded to 8 by safetensors) covering every residue
+        fn = save_model(model, tmp_path/f'm{n}', {**meta, 'note': 'x'*n})
+        b = fn.read_bytes()[0]
+        if b in firsts: fn.unlink(); continue
+        firsts[b] = n; assert load_model(fn).meta.note == 'x'*n, n
+    assert 0x80 in firsts and len(firsts) == 32, sorted(firsts)   # all 32 first bytes a multiple-of-8 length can have
 
 def test_loading_runs_no_pickle(model_file, monkeypatch):
     "Loading a model neither unpickles nor calls torch.load"

@@ -11,7 +11,7 @@ def test_wheel_installs_and_works_offline(tmp_path):
     names = zipfile.ZipFile(whl).namelist()
     for f in ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz', 'README.md'):
         assert f'digitlab/mnist/{f}' in names
-    assert 'digitlab/seeds.json' in names   # the spreads the notebooks quote
+    assert 'digitlab/seeds.json' in names and 'digitlab/benchmarks.json' in names   # the spreads and benchmarks the notebooks print
     meta = zipfile.ZipFile(whl).read(next(n for n in names if n.endswith('METADATA'))).decode()
     assert 'Requires-Dist: fastai>=2.8.12' in meta and 'License-Expression: Apache-2.0 AND CC-BY-SA-3.0' in meta
     for dep in ('numpy', 'pillow', 'fastcore', 'fastprogress', 'torch', 'pandas', 'safetensors', 'scipy'):   # what digitlab imports itself
