@@ -74,7 +74,9 @@ if __name__=='__main__':
         pr = cProfile.Profile(); pr.enable(); fastai(dls); pr.disable()
         by_mod = defaultdict(float)
         for (fn,_,name),(cc,nc,tt,ct,callers) in pstats.Stats(pr).stats.items():
-            mod = 'torch (the model, loss and optimizer)' if '/torch/' in fn or 'torch' in name else next((m for m in ('fastai','fastcore','fasttransform','fastprogress','plum') if f'/{m}/' in fn), 'Python built-ins and the rest')
+            pkg = next((m for m in ('fastai','fastcore','fasttransform','fastprogress','plum') if f'/{m}/' in fn), None)   # by file first:
+            mod = pkg or ('torch (model, loss, optimizer, its DataLoader iterator)' if '/torch/' in fn or (fn=='~' and 'torch' in name)  # fastai's
+                          else 'Python built-ins and the rest')                                                  # __torch_function__ is fastai's
             by_mod[mod] += tt
         tot = sum(by_mod.values())
         print("fastai's Learner, one epoch, own time by package (cProfile):")
