@@ -17,7 +17,7 @@ NBS     := $(sort $(wildcard nbs/*.ipynb))
 # Notebooks run one at a time with all cores: two torch processes on two cores spin-wait each other.
 NB_WORKERS ?= 0
 
-.PHONY: site test lab data bench seeds install export check-export check-clean release-check wheel-notebooks nbtest pytest docs readme clean
+.PHONY: site test lab data bench seeds install export check-export check-clean check-practice practice release-check wheel-notebooks nbtest pytest docs readme clean
 
 install: $(VENV)/.installed
 
@@ -64,11 +64,18 @@ nbtest: data
 pytest: data
 	$(BIN)/python -m pytest -q tests
 
+# Each lesson's Your turn section and the practice copies in practice/ are generated from digitlab's exercises (tools/practice.py).
+check-practice: install
+	$(PY) tools/practice.py --check
+
+practice: export
+	$(PY) tools/practice.py
+
 # The sdist and wheel as a release builds them: twine check, the wheel's files, a fresh venv that installs it (tools/release_check.py).
 release-check: install
 	$(PY) tools/release_check.py
 
-test: check-export check-clean release-check nbtest pytest
+test: check-export check-clean check-practice release-check nbtest pytest
 
 # Every lesson notebook as a Colab reader runs it: a fresh venv with only the wheel + jupyter, the network cut (≈ 12 min).
 wheel-notebooks: install

@@ -35,7 +35,7 @@ def conv(ni:int, # Input channels
 def simple_cnn(chans=(1,8,16,32,64,10), # Channels: the input's, each hidden conv's, then one per class
                ks0:int=5, # Kernel size of the first conv (the later ones are 3)
                norm:str=None, # Normalization in every conv: None, 'batch', 'layer', 'group' or 'instance'
-               norm_first:bool=False, # Normalize before each ReLU instead of after it (the book's order)
+               norm_first:bool=False, # Normalize before each ReLU, instead of after it as the book does
                norm_out:bool=True, # Normalize the output conv too, as the book does (InstanceNorm can't: its grid is 1×1)
               ) -> nn.Sequential:
     "The book's `simple_cnn`: stride-2 `conv`s down to a 1×1 grid with one channel per class, flattened"

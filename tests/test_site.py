@@ -1,12 +1,13 @@
 "The website, rendered from the committed notebooks as `make site` renders it, looked at as a reader would."
 import re
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 import pytest
 from tests.conftest import ROOT
 
 PAGES = ['index', 'data', 'pixel_similarity', 'how_a_net_works', 'sgd', 'fastai_learner', 'learner', 'all_digits', 'convolutions', 'cnn',
-         'questionnaire_ch4', 'questionnaire_ch13', 'cli', 'your_digits', 'distributed']
+         'questionnaire_ch4', 'questionnaire_ch13', 'cli', 'your_digits', 'distributed', 'exercises', 'exercises_ch4', 'exercises_ch13']
 FIGURES = {'data': 4, 'pixel_similarity': 2, 'how_a_net_works': 8, 'sgd': 7, 'fastai_learner': 2, 'learner': 2, 'all_digits': 3,
            'convolutions': 5, 'cnn': 8, 'questionnaire_ch4': 4, 'questionnaire_ch13': 4}
 
@@ -35,15 +36,17 @@ def test_figures_outputs_and_no_errors(site):
     assert '0.9511' in ''.join(parse(site/'pixel_similarity.html').text)   # the book's number, in a saved output
 
 def test_colab_download_and_page_navigation(site):
-    "Every lesson page links to its notebook in Colab and as a download (on the main branch), and to the previous and next pages"
+    "Every lesson page links to its notebook in Colab and as a download (on the main branch), to its practice copy in Colab, and to the previous and next pages"
     nbs = {re.sub(r'^\d+_', '', f.stem): f.name for f in (ROOT/'nbs').glob('[0-9]*.ipynb')}
     assert set(nbs) == set(PAGES) - {'index'}
+    practice = {f.name for f in (ROOT/'practice').glob('*.ipynb')}
+    url = lambda folder, f: f'https://colab.research.google.com/github/digitlab/digitlab/blob/main/{folder}/{f}'
     for nm in PAGES:
         links = parse(site/f'{nm}.html').links
-        colab = [l for l in links if l.startswith('https://colab.research.google.com/github/')]
-        if nm == 'index':   # the course table: a Colab badge for every lesson
-            assert sorted(colab) == sorted(f'https://colab.research.google.com/github/digitlab/digitlab/blob/main/nbs/{f}' for f in nbs.values()); continue
-        assert colab == [f'https://colab.research.google.com/github/digitlab/digitlab/blob/main/nbs/{nbs[nm]}'], (nm, colab)
+        colab = {l for l in links if l.startswith('https://colab.research.google.com/github/')}
+        if nm == 'index':   # the course table: a Colab badge for every lesson, and its practice copy
+            assert colab == {url('nbs', f) for f in nbs.values() if f[:2] not in ('15', '16')} | {url('practice', f) for f in practice}, colab; continue
+        assert colab == {url('nbs', nbs[nm])} | ({url('practice', nbs[nm])} if nbs[nm] in practice else set()), (nm, colab)
         assert f'https://github.com/digitlab/digitlab/raw/main/nbs/{nbs[nm]}' in links, nm
         assert 'page-navigation' in (site/f'{nm}.html').read_text(), nm
     order = [l for l in parse(site/'cnn.html').links if l in ('convolutions.html', 'questionnaire_ch4.html')]
@@ -65,3 +68,13 @@ def test_questionnaires_answer_every_question(site):
         ids = parse(site/f'{nm}.html').ids
         assert {f'q{i}' for i in range(1, n+1)} <= ids, (nm, sorted({f'q{i}' for i in range(1, n+1)} - ids))
 
+
+def test_lessons_end_with_exercises_and_folded_answers(site):
+    "Lessons 01–08 end with Your turn: the three lines, each exercise's task and check, and one answer folded (code-fold) per exercise"
+    from digitlab.exercises import exercises, EXERCISES
+    for f in sorted((ROOT/'nbs').glob('0[1-8]_*.ipynb')):
+        nm = re.sub(r'^\d+_', '', f.stem); html = (site/f'{nm}.html').read_text(); ids = exercises(f.stem[:2])
+        assert 'your-turn' in parse(site/f'{nm}.html').ids, nm
+        assert html.count('<details class="code-fold">') == len(ids) >= 4, (nm, html.count('<details class="code-fold">'), ids)
+        text = unescape(re.sub(r'<[^>]+>', '', html))
+        for i in ids: assert f"check('{i}', {EXERCISES[i].name})" in text, (nm, i)

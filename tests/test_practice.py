@@ -1,0 +1,49 @@
+"""The practice copies (tools/practice.py): in sync with the lessons, and each one runs top to bottom with no answer
+written, every check saying "not answered yet"."""
+import json, re, subprocess, sys
+import pytest
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT/'tools'))
+import practice as P
+
+def test_in_sync_with_the_lessons():
+    r = subprocess.run([sys.executable, str(ROOT/'tools'/'practice.py'), '--check'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+def code(nb): return [P.src(c) for c in nb['cells'] if c['cell_type'] == 'code']
+
+def test_every_lesson_and_questionnaire_has_a_copy_with_outputs_cleared():
+    assert sorted(o.name for o in (ROOT/'practice').glob('*.ipynb')) == [p.name for p in P.lessons()]
+    for p in P.lessons():
+        nb = P.load(ROOT/'practice'/p.name)
+        assert all(not c.get('outputs') and c.get('execution_count') is None for c in nb['cells'] if c['cell_type'] == 'code'), p.name
+        assert not any(l.startswith('#|') for s in code(nb) for l in s.splitlines()), p.name   # plain code: no nbdev directives
+        stubs = [s for s in code(nb) if s.startswith('# Your answer to ')]
+        checks = [s for s in code(nb) if P.CHECK.match(s.strip())]
+        assert len(stubs) == len(checks), p.name
+        if 'questionnaire' in p.name:   # every question keeps its heading, followed by a blank answer cell
+            md = [P.src(c) for c in nb['cells'] if c['cell_type'] == 'markdown']
+            qs = [i for i,s in enumerate(md) if re.match(r'#+ \d+\. ', s)]
+            assert len(qs) >= 37 and all(md[i+1] == '**Your answer:**' for i in qs), p.name
+
+def with_answers(p): return bool(re.match(r'0[1-8]|09|10', p.name))
+
+def test_copies_without_exercises_run_the_lessons_code():
+    "A copy with no answer cell holds the lesson's code cells, unchanged but for nbdev's directives: nbdev-test runs that code"
+    for p in P.lessons():
+        if with_answers(p): continue
+        lesson = [P.strip_directives(s) for s in code(P.load(p)) if not P.is_export_cell(s)]
+        assert code(P.load(ROOT/'practice'/p.name)) == [s for s in lesson if s], p.name
+
+@pytest.mark.parametrize('name', [p.name for p in P.lessons() if with_answers(p)])
+def test_practice_copy_runs_without_answers(name, tmp_path):
+    "Executed top to bottom as a learner gets it, with no answer written: no error, and every check says so"
+    import nbformat
+    from nbclient import NotebookClient
+    nb = nbformat.read(ROOT/'practice'/name, as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name='python3', resources={'metadata': {'path': str(tmp_path)}}).execute()   # raises on any error
+    checks = [c for c in nb.cells if c.cell_type == 'code' and P.CHECK.match(c.source.strip())]
+    for c in checks:
+        out = ''.join(o.get('text', '') for o in c.outputs)
+        assert 'not answered yet' in out, (name, c.source, out)
