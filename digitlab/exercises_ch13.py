@@ -7,7 +7,7 @@ Docs: https://digitlab.github.io/digitlab/exercises_ch13.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/16_exercises_ch13.ipynb #d8731615
+# %% ../nbs/16_exercises_ch13.ipynb #892d3077
 import torch, torch.nn.functional as F
 from torch import nn
 from .exercises import *
@@ -53,7 +53,7 @@ def _check_edge(k, kind):
     if not (all(v >= -tol for v in rt) and sum(rt) > tol and all(v <= tol for v in rb)):
         raise Wrong(f"on a {w['good']} your kernel gives {', '.join(f'{v:g}' for v in rt)}, and on the opposite edge {', '.join(f'{v:g}' for v in rb)}: it should be positive on the first and negative on the second.")
 
-# %% ../nbs/16_exercises_ch13.ipynb #23154b58
+# %% ../nbs/16_exercises_ch13.ipynb #a6ab03dd
 @exercise('ch13.top_edge', '07_convolutions', 'top_edge',
     "Make `top_edge`: a 3×3 float tensor, a kernel that finds **top edges** as the lesson defines them — low values above, high values below (background above ink) give a big positive sum, a flat patch 0, a bottom edge a negative sum, and a vertical edge 0.",
     hints=["The sum of the products is big when the big weights sit on the big pixels. Where is the ink in a top edge: above or below?",
@@ -67,7 +67,7 @@ def _(k, ref):
     maps = F.conv2d(im[None,None], _kernel(k, 'top_edge')[None,None])[0,0]
     expect(maps.max() > 0 and (maps >= -1e-4*maps.abs().max()).all(), "on an image with ink in its bottom half your kernel's edge map should be positive along the edge and 0 elsewhere.")
 
-# %% ../nbs/16_exercises_ch13.ipynb #6abf9aed
+# %% ../nbs/16_exercises_ch13.ipynb #75a757f5
 @exercise('ch13.left_edge', '07_convolutions', 'left_edge',
     "Make `left_edge`: a 3×3 float tensor, a kernel that finds **left edges** — low values on the left, high values on the right (background left of the ink) give a big positive sum, a flat patch 0, a right edge a negative sum, and a horizontal edge 0.",
     hints=["It's the same idea as `top_edge`, turned a quarter: the change now runs from one column to the next.",
@@ -78,7 +78,7 @@ def _(k, ref):
 def _(k, ref):
     _check_edge(_kernel(k, 'left_edge'), 'left')
 
-# %% ../nbs/16_exercises_ch13.ipynb #bf28d36d
+# %% ../nbs/16_exercises_ch13.ipynb #a00ac332
 @exercise('ch13.apply_kernel', '07_convolutions', 'apply_kernel',
     "Write `apply_kernel(im, row, col, kernel)`: like the lesson's `apply_kernel`, but with the image `im` (`[h,w]`) as first argument — the sum of the products of the 3×3 `kernel` with the 3×3 patch of `im` **centred** at `(row, col)`, for any position where that patch fits (`1 ≤ row ≤ h-2`, `1 ≤ col ≤ w-2`).",
     hints=["The patch centred at `(row, col)` starts one row above and one column left of it.",
@@ -99,7 +99,7 @@ def _(f, ref):
         if same(g, (im[row-1:row+2, col-1:col+2]*k.flip(0,1)).sum()): raise Wrong("you flipped the kernel (the 'convolution' of signal processing). The lesson's `apply_kernel`, like PyTorch's `F.conv2d`, multiplies each pixel by the kernel's weight at the same place, unflipped.")
         expect(g.numel() == 1 and same(g.reshape(()), conv[row-1, col-1]), f"at `(row, col) = ({row}, {col})` the patch centred there, times the kernel, sums to {conv[row-1,col-1]:.4g} (what `F.conv2d` gives at that position), not {g.flatten()[0]:.4g}.")
 
-# %% ../nbs/16_exercises_ch13.ipynb #b8d9e6f4
+# %% ../nbs/16_exercises_ch13.ipynb #053eb920
 @exercise('ch13.edge_maps', '07_convolutions', 'edge_maps',
     "Write `edge_maps(xb, kernels)`: apply every kernel of a stack `kernels` (`[k,3,3]`, like the lesson's `edge_kernels`) to every image of a batch `xb` (`[n,1,h,w]`), without padding, as `F.conv2d` does: the result is `[n,k,h-2,w-2]`, channel `j` of image `i` being kernel `j`'s edge map of image `i`.",
     hints=["`F.conv2d(input, weight)` wants the kernels as `[out_channels, in_channels, kh, kw]`: four axes.",
@@ -122,7 +122,7 @@ def _(f, ref):
     if same(got, F.conv2d(xb, ks.flip(1,2).unsqueeze(1))): raise Wrong("your kernels were flipped. PyTorch's convolution (like the lesson's) does not flip them.")
     expect_tensor(got, want, "the edge maps of 5 images [1,12,10] by 4 kernels")
 
-# %% ../nbs/16_exercises_ch13.ipynb #b9eddf65
+# %% ../nbs/16_exercises_ch13.ipynb #b4e9878c
 @exercise('ch13.conv_out_size', '07_convolutions', 'conv_out_size',
     "Write `conv_out_size(n, ks, stride=1, padding=0)`: the height (or width) of a convolution's output for an input of size `n`, a `ks`×`ks` kernel, that `stride` and `padding` zeros on **each** side — a whole number, the size `F.conv2d` gives.",
     hints=["Without padding or stride: how many positions does a kernel of size `ks` have along `n` pixels? (3 along 3 pixels: one.)",
@@ -140,7 +140,7 @@ def _(f, ref):
         try: got.append(float(g))
         except Exception: raise Wrong(f"`conv_out_size` should return a number, not {type(g).__name__}.") from None
     def like(w): return all(abs(g - w(*c)) < 1e-9 for g,c in zip(got, cases))
-    if like(lambda n,ks,s,p: (n+2*p-ks)/s + 1): raise Wrong("you divided with `/`, which gives fractions (28 pixels, ks 3, stride 2: 13.5 + 1). A position where the kernel doesn't fit is no position: round down with `//`.")
+    if like(lambda n,ks,s,p: (n+2*p-ks)/s + 1): raise Wrong("you divided with `/`, which gives fractions (28 pixels, ks 3, stride 2, padding 1: 13.5 + 1). A position where the kernel doesn't fit is no position: round down with `//`.")
     if like(lambda n,ks,s,p: (n+2*p-ks)//s): raise Wrong("you're one short: `n-ks` counts the steps between positions, not the positions. A 3×3 kernel fits once on a 3×3 image: `(n + 2*padding - ks)//stride + 1`.")
     if like(lambda n,ks,s,p: (n-ks)//s + 1): raise Wrong("your answer ignores the padding: it adds `padding` zeros on each side, so the kernel slides over `n + 2*padding` pixels.")
     if like(lambda n,ks,s,p: (n+p-ks)//s + 1): raise Wrong("the padding counts twice: `padding` zeros go on **each** side (top and bottom, left and right), so the input grows to `n + 2*padding`.")
@@ -151,7 +151,7 @@ def _(f, ref):
         expect(g == w, f"for n={n}, ks={ks}, stride={s}, padding={p} you give {g:g}; `F.conv2d` gives an output of size {w}.")
     expect(call(f, 28, 3, errors={'missing': "give `stride` and `padding` defaults, `stride=1, padding=0`, so that `conv_out_size(28, 3)` works."}) == 26, "`conv_out_size(28, 3)` (stride 1, no padding by default) should be 26.")
 
-# %% ../nbs/16_exercises_ch13.ipynb #1efbe388
+# %% ../nbs/16_exercises_ch13.ipynb #52651e82
 @exercise('ch13.receptive_field', '07_convolutions', 'receptive_field',
     "Write `receptive_field(layers)`: the side, in pixels of the input image, of the patch that one output of the last layer depends on, for a stack of convolutions given from the input up as `(ks, stride)` pairs — e.g. `[(3,2),(3,2)]` for two stride-2 3×3 layers.",
     hints=["One 3×3 layer sees 3×3 pixels. Each further layer widens the patch by `ks-1` of *its input's* positions — how far apart are those, in pixels?",
@@ -190,7 +190,7 @@ def _(f, ref):
         if got == rf: raise Wrong("you counted each layer's own stride: a layer's stride spaces its *outputs*, which only widens what the layers above it see. Multiply `ks-1` by the strides of the layers before it, then update the jump." + s)
         raise Wrong(s.strip())
 
-# %% ../nbs/16_exercises_ch13.ipynb #93784221
+# %% ../nbs/16_exercises_ch13.ipynb #37e9ee14
 @exercise('ch13.simple_cnn', '08_cnn', 'cnn_3v7',
     "Write `cnn_3v7()`: it returns a new copy of the book's `simple_cnn` for 3s and 7s — stride-2 3×3 convolutions with padding 1 and 1→4→8→16→32→2 channels, each followed by a ReLU except the last, then a flatten — so that a batch `[bs,1,28,28]` gives `[bs,2]`, for any `bs` (one included).",
     hints=["Each block is `nn.Conv2d(ni, nf, 3, stride=2, padding=1)` and a ReLU; the grid goes 28 → 14 → 7 → 4 → 2 → 1.",
@@ -220,11 +220,27 @@ def _(f, ref):
         if sh == (bs,10): raise Wrong("10 outputs: that's the ten-digit model. For 3s and 7s there are two classes, so the last conv has 2 channels.")
         expect(sh == (bs,2), f"a batch of {bs} images should give shape ({bs}, 2), not {sh}.")
     with torch.no_grad(): out = m(torch.randn(16,1,28,28))
-    if (out >= 0).all() and (out == 0).any(): raise Wrong("no score is ever negative and some are exactly 0: there's a ReLU after the last conv. Its outputs are the scores (logits) and must be free to go negative: no activation on the last layer (`act=False`).")
+    import copy
+    probe = copy.deepcopy(m).eval(); last = [l for l in probe.modules() if isinstance(l, nn.Conv2d)][-1]
+    with torch.no_grad():   # make the last conv output -5 everywhere: the model must hand those scores on untouched
+        last.weight.zero_()
+        if last.bias is None: raise Wrong("the last conv has no bias; the book's convolutions all have one (`nn.Conv2d`'s default).")
+        last.bias.fill_(-5.); sc = probe(torch.randn(2,1,28,28))
+    if same(sc, torch.zeros_like(sc)): raise Wrong("there's a ReLU after the last conv: its outputs are the scores (logits), which must be free to go negative. No activation on the last layer (`act=False`).")
+    if bool(((sc > 0) & (sc < 1)).all()): raise Wrong("the model ends with a sigmoid or softmax: it should return raw scores (logits); `F.cross_entropy` applies the softmax itself.")
+    expect(same(sc, torch.full_like(sc, -5.)), "the scores should be the last conv's output, flattened, with nothing after it.")
+    z = copy.deepcopy(m).eval()   # without biases, a ReLU net gives 2·f(x) for 2x, and isn't additive; a linear stack is, and a sigmoid net is neither
+    with torch.no_grad():
+        for nm,p in z.named_parameters():
+            if nm.endswith('bias'): p.zero_()
+        x1, x2 = torch.randn(3,1,28,28), torch.randn(3,1,28,28)
+        homog, additive = same(z(2*x1), 2*z(x1), atol=1e-4), same(z(x1+x2), z(x1)+z(x2), atol=1e-4)
+    if additive: raise Wrong("your model is linear: without a ReLU after each hidden conv, five convolutions are one big linear map. Put `nn.ReLU()` after every conv but the last.")
+    expect(homog, "the activations aren't ReLUs (`max(x, 0)`): the book's `simple_cnn` uses `nn.ReLU()` after every conv but the last.")
     n = sum(p.numel() for p in m.parameters())
     expect(n == 6722, f"it has {n:,} parameters; the book's has 6,722: 3×3 kernels throughout, 1→4→8→16→32→2 channels, each conv with its bias (40 + 296 + 1,168 + 4,640 + 578).")
 
-# %% ../nbs/16_exercises_ch13.ipynb #f328cbcc
+# %% ../nbs/16_exercises_ch13.ipynb #83c547d4
 @exercise('ch13.conv_params', '08_cnn', 'conv_params',
     "Write `conv_params(ni, nf, ks)`: the number of trainable parameters of `nn.Conv2d(ni, nf, ks)` — `ni` input channels, `nf` output channels (filters), a `ks`×`ks` kernel, with its bias.",
     hints=["Each output channel has its own kernel, and that kernel has a `ks`×`ks` grid of weights for *every* input channel.",
@@ -242,7 +258,7 @@ def _(f, ref):
         if got == ni*nf*ks*ks + ni: raise Wrong("there's one bias per **output** channel (per filter), not per input channel.")
         raise Wrong(f"`nn.Conv2d({ni}, {nf}, {ks})` has {want:,} parameters, not {got}.")
 
-# %% ../nbs/16_exercises_ch13.ipynb #e064b298
+# %% ../nbs/16_exercises_ch13.ipynb #7faf25f5
 @exercise('ch13.near_zero', '08_cnn', 'near_zero',
     "Write `near_zero(acts)`: the number fastai's `ActivationStats` records as `near_zero` for a layer whose output is `acts` (a float tensor of any shape) — the share, between 0 and 1, of all its values that are **at or below 0.05**, negative values included. Return a float.",
     hints=["Compare the whole tensor with the threshold: that gives booleans; their mean is the share.",
@@ -275,7 +291,7 @@ def _(f, ref):
     i = max(range(len(got)), key=lambda j: abs(got[j]-want[j]))
     raise Wrong(f"for a tensor of {tensors[i].numel()} values you give {got[i]:.4g}; fastai's `ActivationStats` records {want[i]:.4g}.")
 
-# %% ../nbs/16_exercises_ch13.ipynb #ddda9b56
+# %% ../nbs/16_exercises_ch13.ipynb #1fd2934a
 @exercise('ch13.conv_bn', '08_cnn', 'conv_bn',
     "Write `conv_bn(ni, nf, ks=3, act=True)`: the book's `conv` block with BatchNorm, as an `nn.Sequential` — an `nn.Conv2d` from `ni` to `nf` channels with a `ks`×`ks` kernel, stride 2 and padding `ks//2`, then a ReLU (only when `act`), then `nn.BatchNorm2d(nf)`. That's the lesson's (and the book's) order, conv → ReLU → BatchNorm; conv → BatchNorm → ReLU is accepted too.",
     hints=["Build a list of layers, append the ReLU only `if act`, and pass the list to `nn.Sequential(*layers)`.",
@@ -301,6 +317,7 @@ def _(f, ref):
         out = call(m, x, errors=errs)
         expect(isinstance(out, torch.Tensor), f"the block's output should be a tensor, not {type(out).__name__}.")
         if tuple(out.shape[-2:]) == (28,28): raise Wrong("the grid is still 28×28: the conv needs `stride=2`, which halves it (28 → 14).")
+        if ks != 3 and out.shape[-1] == (28+2-ks)//2 + 1 and out.shape[-1] != 14: raise Wrong(f"with a {ks}×{ks} kernel and padding 1 the grid became {out.shape[-1]}×{out.shape[-1]}: the padding depends on the kernel size, `ks//2` ({ks//2} here), so that stride 2 exactly halves the grid.")
         if out.shape[-1] == (28-ks)//2 + 1 and out.shape[-1] != 14: raise Wrong(f"with a {ks}×{ks} kernel the grid became {out.shape[-1]}×{out.shape[-1]}, not 14×14: pad by `ks//2` ({ks//2} here), so that stride 2 exactly halves it.")
         expect(tuple(out.shape) == (4,nf,14,14), f"a batch `[4,{ni},28,28]` should give `[4,{nf},14,14]`, not {tuple(out.shape)}.")
         expect(convs[0].kernel_size == (ks,ks), f"`conv_bn(..., ks={ks})` should use a {ks}×{ks} kernel, not {convs[0].kernel_size}.")
@@ -311,13 +328,17 @@ def _(f, ref):
         with torch.no_grad(): neg = (fresh(x) < 0).any().item()
         if act and neg: raise Wrong("with `act=True` the ReLU is missing: put `nn.ReLU()` after the conv (before the BatchNorm, in the book's order).")
         if not act and not neg: raise Wrong("with `act=False` there should be no ReLU: the book's last layer (`act=False`) gives scores, which must be free to be negative. Append the ReLU only `if act`.")
+        with torch.no_grad():   # no conv bias, BatchNorm at evaluation (a fresh one is x/√(1+eps)): a ReLU block gives 2·f(x) for 2x; a sigmoid or tanh doesn't
+            for nm,p in fresh.named_parameters():
+                if nm.endswith('bias'): p.zero_()
+            if not same(fresh(2*x), 2*fresh(x), atol=1e-4): raise Wrong("the activation isn't a ReLU (`max(x, 0)`): the book's `conv` uses `nn.ReLU()`.")
     m = call(f, 8, 16)
     with torch.no_grad(): out = call(m, torch.randn(2,8,28,28), errors=errs)
     expect(tuple(out.shape) == (2,16,14,14), "`conv_bn(8, 16)` (defaults `ks=3`, `act=True`) should turn `[2,8,28,28]` into `[2,16,14,14]`.")
 
-# %% ../nbs/16_exercises_ch13.ipynb #6351657d
+# %% ../nbs/16_exercises_ch13.ipynb #80b66800
 @exercise('ch13.predict', '08_cnn', 'predict',
-    "Write `predict(model, xb)`: the predicted class (an integer tensor `[n]`, the index of the highest score) of each image of the batch `xb`, by a trained `model` that contains BatchNorm layers and may still be in training mode. An image's prediction must not depend on the other images of its batch, and predicting must not change the model.",
+    "Write `predict(model, xb)`: the predicted class (an integer tensor `[n]`, the index of the highest score) of each image of the batch `xb`, by a trained `model` that contains BatchNorm layers and may still be in training mode. An image's prediction must not depend on the other images of its batch, and predicting must not change the model's parameters or BatchNorm's running statistics.",
     hints=["In training mode BatchNorm normalizes with the statistics of the current batch, and updates its running averages with them.",
            "`model.eval()` switches BatchNorm to its running averages; `torch.no_grad()` also skips the gradient bookkeeping (it does *not* change BatchNorm's mode).",
            "`model.eval()`, then `with torch.no_grad(): return model(xb).argmax(dim=1)`."],
@@ -351,9 +372,9 @@ def _(f, ref):
     one = call(f, copy.deepcopy(m0), xb[:1])
     expect(isinstance(one, torch.Tensor) and same(one, want[:1]), "an image alone should get the same prediction as in its batch, `[n]` with n=1.")
 
-# %% ../nbs/16_exercises_ch13.ipynb #5fba3f2d
+# %% ../nbs/16_exercises_ch13.ipynb #630dcb9b
 @exercise('ch13.he_std', '08_cnn', 'he_std',
-    "Write `he_std(fan_in)`: the standard deviation of Kaiming (He) normal initialisation for a layer followed by a ReLU, with `fan_in` inputs per output (`ni*ks*ks` for a convolution) — the spread of the weights `nn.init.kaiming_normal_(w, nonlinearity='relu')` draws. Return a number.",
+    "Beyond chapter 13 (initialisation is chapter 17's subject), a question to find out for yourself: write `he_std(fan_in)`, the standard deviation of Kaiming (He) normal initialisation for a layer followed by a ReLU, with `fan_in` inputs per output (`ni*ks*ks` for a convolution) — the spread of the weights `nn.init.kaiming_normal_(w, nonlinearity='relu')` draws. Read its documentation, or measure `nn.init.kaiming_normal_(torch.empty(1000, fan_in)).std()` for a few `fan_in`, then write it as a formula that returns a number.",
     hints=["To keep activations from shrinking or growing, each layer should keep their variance: with `fan_in` inputs, weights of variance `1/fan_in` do that for a linear layer.",
            "A ReLU zeroes about half of the values, halving the variance; He's initialisation doubles the weights' variance to make up for it.",
            "The variance is `2/fan_in`; the standard deviation is its square root, `math.sqrt(2/fan_in)`."],

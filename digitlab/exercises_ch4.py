@@ -7,12 +7,12 @@ Docs: https://digitlab.github.io/digitlab/exercises_ch4.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/15_exercises_ch4.ipynb #a0f1c8d0
+# %% ../nbs/15_exercises_ch4.ipynb #6e958527
 import torch, torch.nn.functional as F
 from torch import nn
 from .exercises import *
 
-# %% ../nbs/15_exercises_ch4.ipynb #449570c5
+# %% ../nbs/15_exercises_ch4.ipynb #30596846
 @exercise('ch4.mnist_distance', '01_pixel_similarity', 'mnist_distance',
     "Write `mnist_distance(a, b)`: the mean absolute difference between images over their **last two axes**, so that a batch `[n,28,28]` against one image `[28,28]` gives `n` distances (broadcasting), and two single images give one.",
     hints=["Subtract, take the absolute value, then average — but only over the pixel axes, not over the batch.",
@@ -30,7 +30,7 @@ def _(f, ref):
     expect_tensor(got, want, "the distance of a batch [5,28,28] from one image [28,28]")
     expect_tensor(call(f, a[0], b), ref(a[0], b), "the distance between two single images")
 
-# %% ../nbs/15_exercises_ch4.ipynb #271c27a8
+# %% ../nbs/15_exercises_ch4.ipynb #9ab0eab8
 @exercise('ch4.rmse_distance', '01_pixel_similarity', 'rmse_distance',
     "Write `rmse_distance(a, b)`: the root mean squared difference between images over their last two axes (the lesson's second distance), broadcasting like `mnist_distance`.",
     hints=["Square the differences, average them over the last two axes, then take the square root.",
@@ -49,7 +49,7 @@ def _(f, ref):
     expect_tensor(got, want, "the distance of a batch [5,28,28] from one image [28,28]")
     expect_tensor(call(f, a[0], b), ref(a[0], b), "the distance between two single images")
 
-# %% ../nbs/15_exercises_ch4.ipynb #b4c38d4a
+# %% ../nbs/15_exercises_ch4.ipynb #78161c09
 @exercise('ch4.is_3', '01_pixel_similarity', 'is_3',
     "Write `is_3(x, mean3, mean7)`: `True` where an image is closer (in mean absolute difference) to the ideal 3 `mean3` than to the ideal 7 `mean7`. It must work for one image `[28,28]` and for a batch `[n,28,28]`, returning a bool tensor.",
     hints=["Compute the distance of `x` to each ideal digit over the last two axes, then compare the two distances.",
@@ -66,8 +66,11 @@ def _(f, ref):
     if got.shape == (): raise Wrong("a batch of 8 images gave one answer: the distances averaged over the batch too. Average over the last two axes only.")
     expect_tensor(got, want, "the answers for 4 noisy 3s then 4 noisy 7s")
     expect_tensor(call(f, x[0], m3, m7), ref(x[0], m3, m7), "the answer for a single image")
+    z, c, one = torch.zeros(28,28), torch.full((28,28), 0.1), torch.zeros(28,28)
+    one.view(-1)[:60] = 1.   # 60 ink pixels: closer to the blank "3" in mean absolute difference, to the grey "7" in squared difference
+    if bool(call(f, one, z, c)) != bool(ref(one, z, c)): raise Wrong("for an image whose mean absolute and mean squared distances disagree, your answer picks the other ideal: measure closeness with the **mean absolute** difference, as the task says.")
 
-# %% ../nbs/15_exercises_ch4.ipynb #210f647f
+# %% ../nbs/15_exercises_ch4.ipynb #e629cb41
 @exercise('ch4.broadcast_shape', '01_pixel_similarity', 'broadcast_shape',
     "A tensor of 1,010 validation 3s has shape `[1010,28,28]`, the ideal 3 `[28,28]`. What is the shape of `valid_3_tens - mean3`? Store it as a tuple (or a `torch.Size`) in `broadcast_shape`.",
     hints=["Broadcasting lines the shapes up from the right, then repeats the smaller tensor along the missing axes.",
@@ -81,7 +84,7 @@ def _(ans, ref):
     if got == (1010,): raise Wrong("that's the shape *after* averaging over the last two axes (`mnist_distance`). The difference itself keeps every pixel.")
     expect(got == tuple(ref), f"{got} is not what PyTorch gives; try it: `(torch.zeros(1010,28,28) - torch.zeros(28,28)).shape`.")
 
-# %% ../nbs/15_exercises_ch4.ipynb #df8ec394
+# %% ../nbs/15_exercises_ch4.ipynb #cc6fb685
 @exercise('ch4.mae', '02_how_a_net_works', 'mae',
     "Write `mae(preds, acts)`: the mean absolute error between predictions and actual values, one number (a 0-d tensor) for any two tensors of the same shape.",
     hints=["The error of each prediction is `preds-acts`; make them all positive, then average.",
@@ -96,8 +99,10 @@ def _(f, ref):
     if same(got, (p-a).mean()) or same(got, (p-a).mean().abs()): raise Wrong("positive and negative errors cancel out: take the absolute value of each error before averaging.")
     if same(got, ((p-a)**2).mean()): raise Wrong("that's the mean **squared** error; MAE averages the absolute values of the errors.")
     expect_tensor(got, want, "the MAE of 20 predictions")
+    p2, a2 = torch.randn(4,5), torch.randn(4,5)
+    expect_tensor(call(f, p2, a2), ref(p2, a2), "the MAE of a [4,5] tensor of predictions (every element counts, not only the rows)")
 
-# %% ../nbs/15_exercises_ch4.ipynb #8383a187
+# %% ../nbs/15_exercises_ch4.ipynb #73b64a7d
 @exercise('ch4.relu', '02_how_a_net_works', 'relu',
     "Write `relu(x)`: the rectified linear unit, applied to every element of a tensor — negative values become 0, the others stay — without changing `x` itself.",
     hints=["Keep `x` where it is positive, and 0 elsewhere.",
@@ -109,11 +114,11 @@ def _(f, ref):
     got, want = call(f, x), ref(x0)
     expect(same(x, x0), "your `relu` changed its input in place: return a new tensor (e.g. `x.clamp(min=0)`), because the caller may still need `x`.")
     expect(isinstance(got, torch.Tensor), f"`relu` should return a tensor, not {type(got).__name__}.")
-    if same(got, torch.where(x0 > 0, 0., x0)) or same(got, x0.clamp(max=0)): raise Wrong("you kept the negative values and zeroed the positive ones: the two branches are swapped. `torch.where(cond, a, b)` takes `a` where `cond` is True, so write `torch.where(x > 0, x, 0.)`.")
+    if same(got, torch.where(x0 > 0, 0., x0)) or same(got, x0.clamp(max=0)): raise Wrong("you kept the negative values and zeroed the positive ones: the wrong half survives. (With `torch.where(cond, a, b)`, `a` is taken where `cond` is True: `torch.where(x > 0, x, 0.)`; with `clamp`, it's `min=0`.)")
     if same(got, x0.abs()): raise Wrong("`abs` turns negative values positive; ReLU replaces them with 0.")
     expect_tensor(got, want, "`relu` of a [4,6] tensor")
 
-# %% ../nbs/15_exercises_ch4.ipynb #fc1cbb6e
+# %% ../nbs/15_exercises_ch4.ipynb #704bd0bd
 @exercise('ch4.mk_quad', '02_how_a_net_works', 'mk_quad',
     "Write `mk_quad(a, b, c)`: it returns a **function** of `x` that computes `a*x**2 + b*x + c`, so that `mk_quad(3,2,1)(1.5)` is `10.75`.",
     hints=["The answer is a function that builds and returns another function.",
@@ -128,9 +133,9 @@ def _(f, ref):
     expect_tensor(call(q, x), ref(3., 2., 1.)(x), "`mk_quad(3,2,1)` applied to 9 points")
     expect(same(call(call(f, -1., 0.5, 2.), 1.5), ref(-1., 0.5, 2.)(1.5)), "`mk_quad(-1, 0.5, 2)(1.5)` should be `-1*1.5**2 + 0.5*1.5 + 2`.")
 
-# %% ../nbs/15_exercises_ch4.ipynb #c3d06056
+# %% ../nbs/15_exercises_ch4.ipynb #53eff555
 @exercise('ch4.fit_quad', '02_how_a_net_works', 'fit_quad',
-    "Write `fit_quad(x, y, steps, lr)`: gradient descent on the MAE of `mk_quad(a,b,c)(x)` against `y`, starting from `a=b=c=1.1`; each step computes the loss, backpropagates, moves the three parameters against their gradients by `lr`, and zeroes the gradients. Return the three parameters as a tensor `[a, b, c]`.",
+    "Write `fit_quad(x, y, steps, lr)`: gradient descent on the MAE of `mk_quad(a,b,c)(x)` against `y`, starting from `a=b=c=1.1`; each step computes the loss, backpropagates, moves each parameter by `lr` times its gradient, against it (`abc -= abc.grad*lr`), and zeroes the gradients. Return the three parameters as a tensor `[a, b, c]`.",
     hints=["Keep the parameters in one tensor made with `torch.tensor([1.1,1.1,1.1], requires_grad=True)`; the loss is `mae(mk_quad(*abc)(x), y)`.",
            "The update changes the parameters in place, so PyTorch must not record it: put it inside `with torch.no_grad():`.",
            "Each step: `loss = ...; loss.backward()`, then `with torch.no_grad(): abc -= abc.grad*lr; abc.grad.zero_()`."],
@@ -154,7 +159,7 @@ def fit_quad(x, y, steps, lr):
 def _(f, ref):
     x = torch.linspace(-2, 2, 20)[:,None]; y = 3*x**2 + 2*x + 1 + torch.randn(20,1)
     got, want = call(f, x, y, 30, 0.01, errors={'leaf Variable that requires grad': "the update ran while PyTorch was recording: an in-place change of a parameter that requires grad must happen inside `with torch.no_grad():`."}), ref(x, y, 30, 0.01)
-    try: got = torch.as_tensor(got).detach().flatten().float()
+    try: got = torch.stack([torch.as_tensor(v).detach().float() for v in got]).flatten() if isinstance(got, (list, tuple)) else torch.as_tensor(got).detach().flatten().float()
     except Exception: raise Wrong(f"return the three parameters as one tensor `[a, b, c]`, not {type(got).__name__}.") from None
     expect(got.shape == (3,), f"return the three parameters `[a, b, c]`, not a tensor of shape {tuple(got.shape)}.")
     def run(update, zero=True):
@@ -179,7 +184,7 @@ _ORDER_WHY = {('init','predict'): "the model needs weights before it can predict
               ('step','repeat'): "`repeat` goes back to `predict` with the *updated* weights: `step` before `repeat`.",
               ('repeat','stop'): "`stop` ends the loop of repetitions: it comes last, after `repeat`."}
 
-# %% ../nbs/15_exercises_ch4.ipynb #cfe0e3ad
+# %% ../nbs/15_exercises_ch4.ipynb #dc0fba2f
 @exercise('ch4.seven_steps', '03_sgd', 'seven_steps',
     "Put the seven steps of training by gradient descent in order: a list of these seven names, each once — `'predict'`, `'stop'`, `'gradient'`, `'init'`, `'repeat'`, `'loss'`, `'step'`.",
     hints=["Start with the weights; end by deciding to stop. In between: how good is the model, and which way should each weight move?",
@@ -197,7 +202,7 @@ def _(ans, ref):
         if got.index(a) > got.index(b): raise Wrong(f"`{a}` is after `{b}`, but {why}")
     expect(got == ref, "not quite the order of the seven steps.")
 
-# %% ../nbs/15_exercises_ch4.ipynb #2e4c53a6
+# %% ../nbs/15_exercises_ch4.ipynb #ebcbc211
 @exercise('ch4.mnist_loss', '03_sgd', 'mnist_loss',
     "Write `mnist_loss(predictions, targets)`: `predictions` are raw model outputs `[n,1]` (any real numbers), `targets` are 1 for a 3 and 0 for a 7. Squash the predictions into (0,1) with the sigmoid, then return the mean distance from each one to its target.",
     hints=["The raw outputs can be any size; the loss needs them between 0 and 1 first.",
@@ -214,7 +219,7 @@ def _(f, ref):
     if same(got, torch.where(t==1, 1-p, p).sum()): raise Wrong("you summed over the batch: take the **mean**, so the loss doesn't depend on the batch size.")
     expect_tensor(got, want, "the loss of 16 predictions")
 
-# %% ../nbs/15_exercises_ch4.ipynb #f244c8ce
+# %% ../nbs/15_exercises_ch4.ipynb #afa41108
 @exercise('ch4.batch_accuracy', '03_sgd', 'batch_accuracy',
     "Write `batch_accuracy(xb, yb)`: `xb` are raw model outputs `[n,1]`, `yb` the targets (1 for a 3, 0 for a 7). A prediction says 3 when its sigmoid is above 0.5. Return the fraction of right predictions as a 0-d float tensor.",
     hints=["Turn the raw outputs into probabilities first, then into decisions.",
@@ -230,7 +235,7 @@ def _(f, ref):
     if same(got, ((xb.sigmoid() > 0.5) == yb).float().sum()): raise Wrong("that's the number of right predictions; the accuracy is their **fraction** (`.mean()`).")
     expect_tensor(got.float() if got.dtype != torch.bool else got, want, "the accuracy of 40 predictions")
 
-# %% ../nbs/15_exercises_ch4.ipynb #31079d10
+# %% ../nbs/15_exercises_ch4.ipynb #c08c83a3
 @exercise('ch4.basic_optim', '03_sgd', 'BasicOptim',
     "Write the class `BasicOptim(params, lr)`: `step()` moves every parameter `p` against its gradient, `p - p.grad*lr`, changing it in place without PyTorch recording the change; `zero_grad()` clears every gradient. `params` may be a generator such as `model.parameters()`.",
     hints=["Store the parameters as a list in `__init__`: a generator such as `model.parameters()` can only be read once.",
@@ -272,7 +277,7 @@ def _(cls, ref):
         if same(m2.weight.detach(), w): raise Wrong("given `model.parameters()`, a generator, only the first `step()` worked: a generator is used up by one loop. Store `list(params)` in `__init__`.")
         call(opt.zero_grad)
 
-# %% ../nbs/15_exercises_ch4.ipynb #2a55d0ff
+# %% ../nbs/15_exercises_ch4.ipynb #ab952cc1
 @exercise('ch4.train_epoch', '03_sgd', 'train_epoch',
     "Write `train_epoch(model, dl, opt)`: one pass over the batches `(xb, yb)` of `dl`: predict, compute `mnist_loss`, backpropagate, `opt.step()`, `opt.zero_grad()`.",
     hints=["Four lines in the loop: predictions, loss, `loss.backward()`, then the optimizer's two methods.",
@@ -294,7 +299,7 @@ def _(f, ref):
     dl = [(torch.randn(8,4), (torch.rand(8,1) > 0.5).float()) for _ in range(5)]
     def run(fn):
         torch.manual_seed(1); m = nn.Linear(4,1); fn(m, dl, BasicOptim(m.parameters(), 0.5)); return m.weight.detach().clone()
-    got, want = run(lambda *a: call(f, *a)), run(ref)
+    got, want = run(lambda *a: call(f, *a, errors={"'NoneType' object has no attribute": "the gradients are gone when `opt.step()` runs: `opt.zero_grad()` came between `backward()` and `step()`. Order: backward, step, then zero_grad."})), run(ref)
     def no_zero(m, dl, opt):
         for xb,yb in dl: mnist_loss(m(xb), yb).backward(); opt.step()
     def zero_early(m, dl, opt):
@@ -306,7 +311,7 @@ def _(f, ref):
     if same(got, run(zero_early)) or same(got, run(lambda *a: None)): raise Wrong("the weights never moved: the gradients are zeroed between `backward()` and `step()` (or the step is missing). Order: backward, step, zero_grad.")
     expect(same(got, want), "after one epoch of 5 batches the weights differ from one step per batch of plain SGD on `mnist_loss`.")
 
-# %% ../nbs/15_exercises_ch4.ipynb #e7fff9d8
+# %% ../nbs/15_exercises_ch4.ipynb #3d9a3e19
 @exercise('ch4.simple_net', '03_sgd', 'simple_net',
     "Write `simple_net()`: it returns the book's neural net as an `nn.Module`: 784 inputs → a linear layer of 30 units → ReLU → a linear layer with 1 output.",
     hints=["`nn.Sequential` chains layers; you need two `nn.Linear` and a nonlinearity between them.",
@@ -325,11 +330,20 @@ def _(f, ref):
         out = call(m, torch.randn(bs, 784))
         expect(isinstance(out, torch.Tensor) and out.shape == (bs, 1), f"a batch of {bs} rows of 784 pixels should give shape ({bs}, 1), not {tuple(getattr(out, 'shape', ()))}.")
     expect(n == 23_581, f"it has {n:,} parameters; 784→30→1 with biases has 784·30+30 + 30·1+1 = 23,581.")
+    with torch.no_grad(): big = m(torch.randn(64, 784)*10)
+    if bool(((big > 0) & (big < 1)).all()): raise Wrong("every output lies between 0 and 1: is there a sigmoid at the end? `simple_net` returns raw outputs; `mnist_loss` applies the sigmoid itself.")
     x1, x2 = torch.randn(3,784), torch.randn(3,784); z = torch.zeros(1,784)
     with torch.no_grad(): lin = same(m(x1+x2) - m(z), (m(x1)-m(z)) + (m(x2)-m(z)), atol=1e-4)
     if lin: raise Wrong("your model is linear: two linear layers in a row are just one linear layer. Put a nonlinearity (`nn.ReLU()`) between them.")
+    import copy
+    m0 = copy.deepcopy(m)   # without biases, a ReLU net is positively homogeneous: f(2x) = 2 f(x); a sigmoid or tanh net is not
+    with torch.no_grad():
+        for nm,p in m0.named_parameters():
+            if nm.endswith('bias'): p.zero_()
+        homog = same(m0(2*x1), 2*m0(x1), atol=1e-4)
+    expect(homog, "the nonlinearity between the layers isn't a ReLU (`max(x, 0)`): use `nn.ReLU()` (or `F.relu`), as the book's `simple_net` does.")
 
-# %% ../nbs/15_exercises_ch4.ipynb #35266ab7
+# %% ../nbs/15_exercises_ch4.ipynb #581c0f66
 @exercise('ch4.linear_params', '04_fastai_learner', 'linear_params',
     "How many parameters does `nn.Linear(28*28, 1)`, the lesson's linear model, have? Store the number in `linear_params`.",
     hints=["One weight per input pixel, for each output — and something else per output.",
@@ -337,12 +351,11 @@ def _(f, ref):
     solution="linear_params = 28*28*1 + 1",
     alternative="linear_params = sum(p.numel() for p in nn.Linear(28*28, 1).parameters())")
 def _(ans, ref):
-    expect(isinstance(ans, int) or (isinstance(ans, torch.Tensor) and ans.numel()==1), f"store a whole number, not {type(ans).__name__}.")
-    n = int(ans)
+    n = whole(ans)
     if n == 784: raise Wrong("784 counts the weights only: each output also has a **bias**.")
     expect(n == ref, f"{n:,} is not the count; `sum(p.numel() for p in model.parameters())` gives it.")
 
-# %% ../nbs/15_exercises_ch4.ipynb #c05bb9f2
+# %% ../nbs/15_exercises_ch4.ipynb #bcf7e1d7
 @exercise('ch4.flatten', '04_fastai_learner', 'flatten',
     "Write `flatten(xb)`: a batch of images `[bs,1,28,28]` becomes `[bs,784]`, one row of pixels per image — for any batch size, one included.",
     hints=["Keep the first axis (the batch) and merge all the others.",
@@ -357,7 +370,7 @@ def _(f, ref):
         if bs == 1 and got.shape in ((28,28), (784,)): raise Wrong(f"with one image the result has shape {tuple(got.shape)}: `squeeze` drops *every* axis of size 1, the batch axis too. Flatten everything after the batch axis instead (`xb.flatten(1)`).")
         expect_tensor(got, ref(xb), f"the flattened batch of {bs}")
 
-# %% ../nbs/15_exercises_ch4.ipynb #c15565f3
+# %% ../nbs/15_exercises_ch4.ipynb #a6460124
 @exercise('ch4.n_batches', '04_fastai_learner', 'n_batches',
     "Write `n_batches(n, bs, drop_last=False)`: how many batches a `DataLoader` makes from `n` items with batch size `bs`; with `drop_last=True` a last, smaller batch is left out.",
     hints=["Full batches: `n // bs`. What happens to the leftover items?",
@@ -374,9 +387,9 @@ def _(f, ref):
         if dl and got == -(-n//bs): raise Wrong(f"with `drop_last=True` the last, smaller batch is dropped: {n} items in batches of {bs} give {want}, not {got}.")
         raise Wrong(f"{n} items, bs {bs}, drop_last {dl}: fastai's `DataLoader` makes {want} batches, not {got}.")
 
-# %% ../nbs/15_exercises_ch4.ipynb #40ba96f2
+# %% ../nbs/15_exercises_ch4.ipynb #74c59a85
 @exercise('ch4.linear_from', '04_fastai_learner', 'linear_from',
-    "Write `linear_from(w, b)`: it returns an `nn.Linear` whose output is `x @ w + b`, for weights `w` of shape `[n_in, n_out]` (as the lesson's `linear1` stores them) and a bias `b` of shape `[n_out]`.",
+    "Write `linear_from(w, b)`: it returns an `nn.Linear` whose output is `x @ w + b`, for weights `w` of shape `[n_in, n_out]` (like the `weights` of the last lesson, which `linear1` multiplies: `xb@weights + bias`) and a bias `b` of shape `[n_out]`.",
     hints=["`nn.Linear(n_in, n_out)` keeps its weight as `[n_out, n_in]` and computes `x @ weight.T + bias`.",
            "Copy `w.T` into the layer's weight and `b` into its bias, inside `with torch.no_grad():`."],
     solution="""def linear_from(w, b):
@@ -390,13 +403,14 @@ def _(f, ref):
 def _(f, ref):
     for n_in,n_out in ((5, 2), (4, 4)):
         w, b, x = torch.randn(n_in, n_out), torch.randn(n_out), torch.randn(3, n_in)
-        lin = call(f, w.clone(), b.clone(), errors={'size': "the weight's shape doesn't fit: `nn.Linear` stores it as `[n_out, n_in]`, the transpose of `w` — copy `w.T`."})
+        shapes = "`nn.Linear(n_in, n_out)` (in that order) keeps its weight as `[n_out, n_in]`, the transpose of `w`, and computes `x @ weight.T`: give it `w.T`."
+        lin = call(f, w.clone(), b.clone(), errors={'size mismatch': shapes, 'must match the size': shapes, 'expanded size': shapes})
         expect(isinstance(lin, nn.Linear), f"return an `nn.Linear`, not {type(lin).__name__}.")
-        with torch.no_grad(): got = lin(x)
+        with torch.no_grad(): got = call(lin, x, errors={'cannot be multiplied': shapes})
         if n_in == n_out and same(got, x @ w.T + b): raise Wrong("the weights went in untransposed: `nn.Linear` computes `x @ weight.T`, so its weight must be `w.T`.")
         expect_tensor(got, x @ w + b, f"the layer's output for [3,{n_in}] inputs")
 
-# %% ../nbs/15_exercises_ch4.ipynb #8e5fac2b
+# %% ../nbs/15_exercises_ch4.ipynb #4115c868
 @exercise('ch4.stop_after', '05_learner', 'StopAfter',
     "Write a callback class `StopAfter(n)` for the lesson's own `Learner` (`from digitlab.learner import Callback, CancelFitException`): it ends training after `n` training batches, whatever the number of epochs.",
     hints=["Count the training batches in an event that fires once per batch, e.g. `after_batch` (check `self.learn.training`: it fires in validation too).",
@@ -417,24 +431,32 @@ class StopAfter(Callback):
         if self.seen == self.n: raise CancelFitException()
         self.seen += 1""")
 def _(cls, ref):
-    from digitlab.learner import Learner
+    from digitlab.learner import Learner, Callback
     data = [(torch.randn(4,3), torch.randint(0,2,(4,))) for _ in range(6)]
     class Counting(torch.optim.SGD):
         steps = 0
         def step(self, *a, **k): Counting.steps += 1; return super().step(*a, **k)
+    class Stopped(Callback):   # our Learner fires `after_cancel_fit` only when a `CancelFitException` ended the fit
+        order, cancelled = 100, False
+        def after_cancel_fit(self): self.cancelled = True
     for n in (4, 9):
-        Counting.steps = 0
-        cb = call(cls, n)
-        learn = Learner((data, data[:2]), nn.Linear(3,2), opt_func=Counting, cbs=[cb]); learn.recorder.log = lambda *a, **k: None   # no epoch table
-        call(learn.fit, 3, 0.1, errors={'CancelBatchException': "`CancelBatchException` only skips the rest of one batch, and the Learner catches it only while the batch runs (not in `after_batch`): to stop the whole fit raise `CancelFitException`.",
-                                        'CancelEpochException': "`CancelEpochException` only ends one epoch, and is caught only while the epoch runs: to stop the whole fit raise `CancelFitException`."})
+        Counting.steps = 0; probe = Stopped()
+        learn = Learner((data, data[:2]), nn.Linear(3,2), opt_func=Counting, cbs=[call(cls, n), probe]); learn.recorder.log = lambda *a, **k: None   # no epoch table
+        try: learn.fit(3, 0.1)
+        except Exception as e:
+            if type(e).__name__ != 'CancelFitException':
+                def _raise(): raise e
+                call(_raise, errors={'CancelBatchException': "`CancelBatchException` only skips the rest of one batch, and the Learner catches it only while the batch runs (not in `after_batch`): to stop the whole fit raise `CancelFitException`."})
+            probe.cancelled = True   # the lesson's own `CancelFitException`: another class of the same name, but it did end the fit
         s = Counting.steps
-        if s == 18: raise Wrong(f"training ran all 3 epochs (18 steps), not {n} steps: `CancelBatchException` only skips the rest of one batch, and `CancelEpochException` one epoch. Raise `CancelFitException` to stop the fit.")
+        if not probe.cancelled:
+            if s == 18: raise Wrong("your callback never stopped the fit (3 epochs of 6 batches, 18 steps, all ran): does it raise `CancelFitException`, from an event our Learner fires (`before_fit`, `before_epoch`, `before_train`, `before_batch`, `after_loss`, `after_batch`, `before_validate`, `after_epoch`, `after_fit`)?")
+            raise Wrong(f"the fit went on to the end ({s} steps, and every epoch's validation): `CancelBatchException` skips one batch and `CancelEpochException` one epoch. Raise `CancelFitException` to end the whole fit.")
         if s == n+1: raise Wrong(f"it ran {n+1} steps, one too many: stop when the count *reaches* `n`.")
-        if s == n-1: raise Wrong(f"it ran {n-1} steps, one too few: the first batch counts as 1.")
-        expect(s == n, f"`StopAfter({n})` let the optimizer take {s} steps; it should stop after {n} training batches (3 epochs of 6 batches would be 18).")
+        if s == n-1: raise Wrong(f"it stopped after {n-1} steps: the {n}th batch was cancelled before its step. Count and stop in `after_batch` (after the step), or in `before_batch` once `n` batches have run.")
+        expect(s == n, f"`StopAfter({n})` let the optimizer take {s} steps; it should stop after {n} training batches.")
 
-# %% ../nbs/15_exercises_ch4.ipynb #9bf57d5b
+# %% ../nbs/15_exercises_ch4.ipynb #cde4ff6f
 @exercise('ch4.accuracy', '05_learner', 'accuracy',
     "Write `accuracy(preds, targs)` for several classes: `preds` are raw scores `[n, classes]`, `targs` the class numbers `[n]`. The predicted class is the one with the highest score; return the fraction predicted right (a 0-d float tensor).",
     hints=["The prediction of each row is the index of its largest score.",
@@ -444,12 +466,11 @@ def _(cls, ref):
 def _(f, ref):
     p, t = torch.randn(50, 10), torch.randint(0, 10, (50,)); t[:20] = p[:20].argmax(1)
     got, want = call(f, p, t, errors={'size of tensor': "`preds` has a score per class; compare `targs` with the **index** of the largest score, `preds.argmax(dim=1)`."}), ref(p, t)
-    if same(got, (p.argmax(0)[:1] == t).float().mean()) or same(got, (p.argmax(0) == t[:10]).float().mean()): raise Wrong("the argmax ran along the wrong axis: each *row* is one item, so take `argmax(dim=1)`.")
     if same(got, (p.argmax(1) == t).sum()): raise Wrong("that's the number of right predictions; the accuracy is the fraction (`.float().mean()`).")
     expect(isinstance(got, torch.Tensor), f"`accuracy` should return a tensor, not {type(got).__name__}.")
     expect_tensor(got.float(), want, "the accuracy of 50 predictions")
 
-# %% ../nbs/15_exercises_ch4.ipynb #215b97e2
+# %% ../nbs/15_exercises_ch4.ipynb #2760900c
 @exercise('ch4.lr_at', '05_learner', 'lr_at',
     "Write `lr_at(pos, lr_max)`: the learning rate of fastai's 1cycle schedule at `pos` (0 = start, 1 = end of training), with fastai's defaults: a cosine warm-up from `lr_max/25` to `lr_max` over the first quarter, then a cosine annealing down to `lr_max/1e5`.",
     hints=["A cosine from `start` to `end` at fraction `p` of its phase is `end + (start-end)/2 * (1 + cos(pi*p))`.",
@@ -472,9 +493,11 @@ def _(f, ref):
     if same(got, torch.tensor([float(combined_cos(0.25, 0.1/25, 0.1, 0.1/25/1e4)(p)) for p in pos]), atol=1e-12): raise Wrong("the end is `lr_max/25/1e4`, PyTorch's default; fastai ends at `lr_max/1e5`.")
     lin = torch.tensor([0.1/25 + (0.1-0.1/25)*p/0.25 if p < 0.25 else float(combined_cos(0.25, 0.1/25, 0.1, 0.1/1e5)(p)) for p in pos])
     if same(got, lin, atol=1e-12): raise Wrong("your warm-up is a straight line; fastai's 1cycle warms up along a cosine too (slow, fast, slow).")
-    expect(same(got, want, atol=1e-12), f"at pos {pos[int((got-want).abs().argmax())]:.3f} your rate is {got[(got-want).abs().argmax()]:.5f}; fastai's `combined_cos` gives {want[(got-want).abs().argmax()]:.5f}.")
+    if same(got, torch.tensor([float(combined_cos(0.3, 0.1/25, 0.1, 0.1/25/1e4)(p)) for p in pos]), atol=1e-12): raise Wrong("that's PyTorch's `OneCycleLR` shape (peak at 30%, end at `lr_max/25/1e4`); fastai's `fit_one_cycle` peaks at 25% and ends at `lr_max/1e5`.")
+    k = int(((got-want).abs()/want).argmax())
+    expect(same(got, want, atol=1e-12), f"at pos {pos[k]:.3f} your rate is {got[k]:.4g}; fastai's `combined_cos` gives {want[k]:.4g}.")
 
-# %% ../nbs/15_exercises_ch4.ipynb #f5ada8ab
+# %% ../nbs/15_exercises_ch4.ipynb #e2103428
 @exercise('ch4.train_losses', '05_learner', 'TrainLosses',
     "Write a callback class `TrainLosses` for the lesson's own `Learner` (`from digitlab.learner import Callback`): during `fit` it keeps the loss of every **training** batch, as a Python float, in a list `self.losses` (empty at the start of each fit).",
     hints=["Start the list in `before_fit`; add to it in an event that fires after the loss is computed, such as `after_loss` or `after_batch`.",
@@ -502,13 +525,13 @@ def _(cls, ref):
     expect(isinstance(got, list), f"after `fit`, `self.losses` should be a list, not {type(got).__name__}.")
     if len(got) == len(want) + 4: raise Wrong(f"{len(got)} losses for 10 training batches: the validation batches are in the list too. Keep a loss only when `self.learn.training` is True.")
     expect(len(got) == len(want), f"{len(got)} losses, but 2 epochs of 5 training batches make {len(want)}.")
-    if any(isinstance(o, torch.Tensor) for o in got): raise Wrong("the list holds tensors: store `loss.item()`, a plain float; a loss tensor keeps its whole computation graph alive.")
+    if any(not isinstance(o, float) for o in got): raise Wrong(f"the list holds {type(next(o for o in got if not isinstance(o, float))).__name__} values: store `loss.item()`, a Python float (a loss tensor that isn't detached also keeps its whole computation graph alive).")
     expect(same(torch.tensor([float(o) for o in got]), torch.tensor(want)), "the losses differ from those of the training batches, in order.")
     learn = Learner((data, data[:2]), nn.Linear(3,2), cbs=[cb]); learn.recorder.log = lambda *a, **k: None
     learn.fit(1, 0.1)
     expect(len(cb.losses) == 5, f"a second `fit` of one epoch left {len(cb.losses)} losses: start a new list in `before_fit`, not in `__init__`.")
 
-# %% ../nbs/15_exercises_ch4.ipynb #6dd52035
+# %% ../nbs/15_exercises_ch4.ipynb #43f70ab1
 @exercise('ch4.softmax', '06_all_digits', 'softmax',
     "Write `softmax(x)` over the last axis of `x` (each row of scores becomes probabilities that add up to 1), so that it works for any scores, including very large ones such as `[1000., 0.]`.",
     hints=["`exp(x)/exp(x).sum()` overflows to `inf/inf = nan` for big scores.",
@@ -526,9 +549,9 @@ def _(f, ref):
     if isinstance(gb, torch.Tensor) and torch.isnan(gb).any(): raise Wrong("for scores like `[1000., 0.]` your softmax gives `nan`: `exp(1000)` overflows to `inf`, and `inf/inf` is `nan`. Subtract each row's maximum before `exp`.")
     expect_tensor(gb, ref(big), "softmax of `[[1000., 0.], [-1000., 5.]]`")
 
-# %% ../nbs/15_exercises_ch4.ipynb #2709ab75
+# %% ../nbs/15_exercises_ch4.ipynb #cee538fc
 @exercise('ch4.log_softmax', '06_all_digits', 'log_softmax',
-    "Write `log_softmax(x)` over the last axis, stable for any scores: for `[0., -200.]` it must give `[0., -200.]`, not `-inf`.",
+    "Write `log_softmax(x)` over the last axis with tensor operations (it will be part of a loss, so it must be differentiable), stable for any scores: for `[0., -200.]` it must give `[0., -200.]`, not `-inf`.",
     hints=["`log(softmax(x))` computes a probability that rounds to 0, and `log(0)` is `-inf`.",
            "`log_softmax(x) = x - logsumexp(x)`, and `logsumexp(x) = m + log(sum(exp(x - m)))` with `m` the row's maximum."],
     solution="def log_softmax(x):\n    m = x.max(-1, keepdim=True).values\n    return x - (m + (x - m).exp().sum(-1, keepdim=True).log())",
@@ -538,14 +561,14 @@ def _(f, ref):
     expect_tensor(call(f, x), ref(x), "log_softmax of a [6,10] batch")
     gap = torch.tensor([[0., -200.], [1000., 0.]])
     got = call(f, gap)
-    if isinstance(got, torch.Tensor) and (torch.isinf(got).any() or torch.isnan(got).any()): raise Wrong(f"for `[[0., -200.], [1000., 0.]]` you get {got.tolist()}: `log(softmax)` computed naively underflows (a probability of e⁻²⁰⁰ rounds to 0, and log 0 = -inf) or overflows (exp(1000) = inf). Compute it as `x - logsumexp(x)`, with the maximum subtracted inside the exp.")
+    if isinstance(got, torch.Tensor) and (torch.isinf(got).any() or torch.isnan(got).any()): raise Wrong(f"for `[[0., -200.], [1000., 0.]]` you get {got.tolist()}: taking `exp` of raw scores overflows (exp(1000) = inf), and the log of a probability that rounds to 0 (e⁻²⁰⁰) is -inf — which is what `log(softmax(x))` computed naively does. Compute `x - logsumexp(x)`, subtracting each row's maximum inside the exp.")
     expect_tensor(got, ref(gap), "log_softmax of `[[0., -200.], [1000., 0.]]`")
     xd = torch.randn(3, 5, dtype=torch.double, requires_grad=True)
     try: ok = torch.autograd.gradcheck(lambda t: f(t), (xd,), eps=1e-6, atol=1e-5)
     except Exception: ok = False
     expect(ok, "its gradients differ from the numerical ones (`torch.autograd.gradcheck`): is every step a differentiable tensor operation?")
 
-# %% ../nbs/15_exercises_ch4.ipynb #ad18a545
+# %% ../nbs/15_exercises_ch4.ipynb #648fa4bc
 @exercise('ch4.cross_entropy', '06_all_digits', 'cross_entropy',
     "Write `cross_entropy(preds, targs)`: `preds` are raw scores `[n, classes]`, `targs` the right classes `[n]`; return the mean over the batch of minus the log-probability (log-softmax) of the right class — what `F.cross_entropy` computes.",
     hints=["Take the log-softmax of each row, then pick the entry of the right class in each row.",
@@ -566,7 +589,7 @@ def _(f, ref):
     expect(isinstance(gb, torch.Tensor) and torch.isfinite(gb).all(), "for very large scores the loss is not a finite number: use a stable log-softmax (`x - logsumexp(x)`).")
     expect_tensor(gb, F.cross_entropy(big, tb), "the loss for scores `[[1000., 0.], [0., -300.]]`")
 
-# %% ../nbs/15_exercises_ch4.ipynb #20a6e720
+# %% ../nbs/15_exercises_ch4.ipynb #3d81d934
 @exercise('ch4.confusion_matrix', '06_all_digits', 'confusion_matrix',
     "Write `confusion_matrix(preds, targs, n=10)`: `preds` and `targs` are class numbers `[N]`; return an `n`×`n` tensor of counts whose **row** is the true class and **column** the predicted one.",
     hints=["Cell `[t, p]` counts the items with true class `t` predicted as `p`.",
@@ -581,16 +604,15 @@ def _(f, ref):
     expect_tensor(got, want, "the 10×10 counts for 200 items")
     expect_tensor(call(f, p % 3, t % 3, 3), ref(p % 3, t % 3, 3), "the 3×3 counts with `n=3`")
 
-# %% ../nbs/15_exercises_ch4.ipynb #2f6e2ed8
+# %% ../nbs/15_exercises_ch4.ipynb #863f957a
 @exercise('ch4.mlp_params', '06_all_digits', 'mlp_params',
-    "How many parameters has a ten-digit MLP `nn.Sequential(nn.Linear(784, 50), nn.ReLU(), nn.Linear(50, 10))`? Work it out by hand and store the number in `mlp_params`.",
+    "How many parameters does an MLP for the ten digits, `nn.Sequential(nn.Linear(784, 50), nn.ReLU(), nn.Linear(50, 10))`, have? Work it out (then count them with `.parameters()` to compare), and store the number in `mlp_params`.",
     hints=["Each linear layer has `n_in × n_out` weights plus `n_out` biases; the ReLU has none.",
            "784·50 + 50 + 50·10 + 10."],
     solution="mlp_params = 784*50 + 50 + 50*10 + 10",
     alternative="mlp_params = sum(p.numel() for p in nn.Sequential(nn.Linear(784, 50), nn.ReLU(), nn.Linear(50, 10)).parameters())")
 def _(ans, ref):
-    expect(isinstance(ans, int) or (isinstance(ans, torch.Tensor) and ans.numel()==1), f"store a whole number, not {type(ans).__name__}.")
-    n = int(ans)
+    n = whole(ans)
     if n == 784*50 + 50*10: raise Wrong("that counts the weights only: each linear layer also has one **bias** per output.")
     if n == 784*50 + 50 + 50*10 + 10 + 50: raise Wrong("the ReLU has no parameters: it only replaces negatives with 0.")
     expect(n == ref, f"{n:,} is not the count: add `n_in*n_out + n_out` for each of the two linear layers.")

@@ -13,6 +13,9 @@ def test_ids_are_stable_and_each_lesson_has_four_to_eight():
             'ch13.top_edge', 'ch13.left_edge', 'ch13.conv_out_size', 'ch13.receptive_field', 'ch13.simple_cnn', 'ch13.he_std', 'ch13.predict'}
     assert must <= set(IDS), must - set(IDS)
     for l in ('01', '02', '03', '04', '05', '06', '07', '08'): assert 4 <= len(exercises(l)) <= 8, (l, exercises(l))
+    from pathlib import Path; import digitlab
+    src = ''.join((Path(digitlab.__file__).parent/f'exercises_{c}.py').read_text() for c in ('ch4', 'ch13'))
+    assert len(re.findall(r"^@exercise\('", src, re.M)) == len(IDS)   # no id defined twice (a later one would replace the first)
     for e in EXERCISES.values(): assert re.fullmatch(r'ch(4|13)\.[a-z0-9_]+', e.id) and len(e.hints) >= 2 and e.task, e.id
 
 @pytest.mark.parametrize('id', IDS)
@@ -32,7 +35,7 @@ WRONG = [
     ('ch4.is_3', "def is_3(x, m3, m7): return (x-m3).abs().mean((-1,-2)) > (x-m7).abs().mean((-1,-2))", "wrong way"),
     ('ch4.broadcast_shape', "broadcast_shape = (28, 28)", "never shrinks"),
     ('ch4.mae', "def mae(p, a): return (p-a).abs().sum()", "summed"),
-    ('ch4.relu', "def relu(x): return torch.where(x > 0, 0., x)", "branches are swapped"),
+    ('ch4.relu', "def relu(x): return torch.where(x > 0, 0., x)", "wrong half survives"),
     ('ch4.mk_quad', "def mk_quad(a, b, c): return a + b + c", "returned a number"),
     ('ch4.fit_quad', """def fit_quad(x, y, steps, lr):
     abc = torch.tensor([1.1,1.1,1.1], requires_grad=True)
@@ -118,8 +121,67 @@ class TrainLosses(Callback):
 class TrainLosses(Callback):
     def before_fit(self): self.losses = []
     def after_batch(self):
-        if self.learn.training: self.losses.append(self.learn.loss)""", "holds tensors"),
+        if self.learn.training: self.losses.append(self.learn.loss)""", "holds Tensor values"),
 ]
+
+WRONG += [
+    ('ch4.is_3', "def is_3(x, m3, m7): return ((x-m3)**2).mean((-1,-2)) < ((x-m7)**2).mean((-1,-2))", "**mean absolute** difference"),
+    ('ch4.mae', "def mae(p, a): return (p-a).abs().sum()/len(p)", "every element counts"),
+    ('ch4.train_epoch', """from digitlab.sgd import mnist_loss
+def train_epoch(model, dl, opt):
+    for xb,yb in dl: mnist_loss(model(xb), yb).backward(); opt.zero_grad(); opt.step()""", "between `backward()` and `step()`"),
+    ('ch4.simple_net', "def simple_net(): return nn.Sequential(nn.Linear(784, 30), nn.Sigmoid(), nn.Linear(30, 1))", "isn't a ReLU"),
+    ('ch4.simple_net', "def simple_net(): return nn.Sequential(nn.Linear(784, 30), nn.ReLU(), nn.Linear(30, 1), nn.Sigmoid())", "sigmoid at the end"),
+    ('ch4.linear_from', """def linear_from(w, b):
+    lin = nn.Linear(w.shape[1], w.shape[0])
+    with torch.no_grad(): lin.weight.copy_(w.T); lin.bias.copy_(b)
+    return lin""", "(in that order)"),
+    ('ch4.stop_after', """from digitlab.learner import Callback
+class StopAfter(Callback):
+    def __init__(self, n): self.n = n
+    def after_step(self): raise Exception('never called: our Learner has no after_step')""", "never stopped the fit"),
+    ('ch4.stop_after', """from digitlab.learner import Callback, CancelBatchException
+class StopAfter(Callback):
+    def __init__(self, n): self.n, self.i = n, 0
+    def before_batch(self):
+        if self.learn.training and self.i >= self.n: raise CancelBatchException()
+        if self.learn.training: self.i += 1""", "fit went on to the end"),
+    ('ch4.stop_after', """from digitlab.learner import Callback, CancelFitException
+class StopAfter(Callback):
+    def __init__(self, n): self.n, self.i = n, 0
+    def after_loss(self):
+        if self.learn.training:
+            self.i += 1
+            if self.i >= self.n: raise CancelFitException()""", "cancelled before its step"),
+    ('ch4.lr_at', """from fastai.callback.schedule import combined_cos
+def lr_at(pos, lr_max): return float(combined_cos(0.3, lr_max/25, lr_max, lr_max/25/1e4)(pos))""", "PyTorch's `OneCycleLR` shape"),
+    ('ch4.linear_params', "linear_params = 784.5", "whole number"),
+]
+
+# Right answers written differently from both of ours: each must pass
+RIGHT = [
+    ('ch4.stop_after', """from digitlab.learner import Callback
+class CancelFitException(Exception): pass   # the lesson defines its own class of this name
+class StopAfter(Callback):
+    def __init__(self, n): self.n, self.k = n, 0
+    def after_batch(self):
+        if self.learn.training:
+            self.k += 1
+            if self.k == self.n: raise CancelFitException()"""),
+    ('ch4.linear_params', "import numpy as np\nlinear_params = np.sum([784, 1])"),
+    ('ch4.mlp_params', "mlp_params = 39760.0"),
+    ('ch4.relu', "def relu(x): return F.relu(x)"),
+    ('ch4.is_3', "from digitlab.baseline import is_3"),
+    ('ch4.simple_net', "def simple_net(): return nn.Sequential(nn.Linear(784, 30), nn.ReLU(inplace=True), nn.Linear(30, 1))"),
+    ('ch4.mnist_loss', "def mnist_loss(p, t): return (1 - torch.where(t == 1, p.sigmoid(), 1 - p.sigmoid())).mean()"),
+    ('ch4.log_softmax', "def log_softmax(x): return F.log_softmax(x, dim=-1)"),
+    ('ch4.cross_entropy', "def cross_entropy(p, t): return F.nll_loss(F.log_softmax(p, -1), t)"),
+    ('ch4.n_batches', "def n_batches(n, bs, drop_last=False): return n // bs + (0 if drop_last or n % bs == 0 else 1)"),
+]
+
+@pytest.mark.parametrize('id,code', RIGHT, ids=[f"{i}-{n}" for n,(i,_) in enumerate(RIGHT)])
+def test_other_right_answers_pass(id, code, capsys):
+    assert check(id, EXERCISES[id].build(code)) is True, capsys.readouterr().out
 
 @pytest.mark.parametrize('id,code,msg', WRONG, ids=[f"{i}-{n}" for n,(i,_,_) in enumerate(WRONG)])
 def test_known_wrong_answers_get_their_own_hint(id, code, msg, capsys):
@@ -148,6 +210,10 @@ def test_unanswered_endless_and_noisy(capsys):
             while True: pass
         except Exception: return (p-a).abs().mean()
     assert check('ch4.mae', swallows, seconds=1) is False
+    assert 'stopped' in capsys.readouterr().out
+    import threading   # off the main thread too (nbdev-test runs cells in a worker thread)
+    res = []; t = threading.Thread(target=lambda: res.append(check('ch4.mae', endless, seconds=1))); t.start(); t.join(30)
+    assert res == [False] and not t.is_alive()
     assert 'stopped' in capsys.readouterr().out
 
 def test_learners_random_state_is_kept(capsys):

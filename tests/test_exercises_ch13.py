@@ -114,6 +114,11 @@ WRONG = [
     ('ch13.he_std', "def he_std(fan_in): return 2/fan_in", "the **variance**"),
     ('ch13.he_std', "def he_std(fan_in): return 2**0.5/fan_in", "over the whole fraction"),
     ('ch13.he_std', "def he_std(fan_in): return (6/fan_in)**0.5", "`kaiming_uniform_`"),
+    ('ch13.simple_cnn', "def cnn_3v7(): return nn.Sequential(*[nn.Conv2d(a, b, 3, 2, 1) for a,b in [(1,4),(4,8),(8,16),(16,32),(32,2)]], nn.Flatten())", "your model is linear"),
+    ('ch13.simple_cnn', "def cnn_3v7(): return nn.Sequential(*[nn.Sequential(nn.Conv2d(a, b, 3, 2, 1), nn.Sigmoid()) for a,b in [(1,4),(4,8),(8,16),(16,32)]], nn.Conv2d(32, 2, 3, 2, 1), nn.Flatten())", "aren't ReLUs"),
+    ('ch13.simple_cnn', "def cnn_3v7(): return nn.Sequential(*[nn.Sequential(nn.Conv2d(a, b, 3, 2, 1), nn.ReLU()) for a,b in [(1,4),(4,8),(8,16),(16,32)]], nn.Conv2d(32, 2, 3, 2, 1), nn.Flatten(), nn.Softmax(1))", "sigmoid or softmax"),
+    ('ch13.conv_bn', "def conv_bn(ni, nf, ks=3, act=True): return nn.Sequential(nn.Conv2d(ni, nf, ks, 2, ks//2), *([nn.Sigmoid()] if act else []), nn.BatchNorm2d(nf))", "isn't a ReLU"),
+    ('ch13.conv_bn', "def conv_bn(ni, nf, ks=3, act=True): return nn.Sequential(nn.Conv2d(ni, nf, ks, 2, 1), *([nn.ReLU()] if act else []), nn.BatchNorm2d(nf))", "padding depends on the kernel size"),
 ]
 
 @pytest.mark.parametrize('id,code,msg', WRONG, ids=[f"{i}-{n}" for n,(i,_,_) in enumerate(WRONG)])
@@ -131,8 +136,11 @@ def test_unanswered(capsys):
         assert 'not answered yet' in capsys.readouterr().out
 
 def test_checks_are_deterministic(capsys):
-    "The same answer gets the same verdict and the same message every time"
-    e = EXERCISES['ch13.predict']; wrong = e.build(WRONG[[w[0] for w in WRONG].index('ch13.predict')][1])
+    "A check draws its inputs from its own seed: whatever the learner's random state, an answer gets the same message (here one that quotes values from the random inputs)"
+    import torch
+    off = lambda a, b: (a-b).abs().mean((-1,-2))*1.01
     outs = []
-    for _ in range(2): check('ch13.predict', wrong); outs.append(capsys.readouterr().out)
-    assert outs[0] == outs[1]
+    for seed in (1, 2):
+        torch.manual_seed(seed); torch.rand(7)
+        assert check('ch4.mnist_distance', off) is False; outs.append(capsys.readouterr().out)
+    assert 'instead of' in outs[0] and outs[0] == outs[1], outs

@@ -27,6 +27,30 @@ def test_every_lesson_and_questionnaire_has_a_copy_with_outputs_cleared():
             qs = [i for i,s in enumerate(md) if re.match(r'#+ \d+\. ', s)]
             assert len(qs) >= 37 and all(md[i+1] == '**Your answer:**' for i in qs), p.name
 
+def test_answers_are_not_given_away():
+    "An exported lesson cell that answers an exercise becomes an import of digitlab's version; a questionnaire's answer code is gone; each empty answer cell sits right above its check"
+    for p in P.lessons():
+        lesson, copy = P.load(p), P.load(ROOT/'practice'/p.name)
+        names = {m[3] for c in lesson['cells'] if c['cell_type'] == 'code' and (m := P.CHECK.match(P.src(c).strip()))}
+        kept = '\n'.join(code(copy))
+        for c in lesson['cells']:
+            s = P.src(c)
+            if c['cell_type'] == 'code' and re.search(r'^#\|\s*export\s*$', s, re.M) and set(P.defined(s)) & names:
+                assert P.strip_directives(s) not in kept, (p.name, s[:80])
+                assert f"import {', '.join(dict.fromkeys(P.defined(s)))}" in kept, (p.name, s[:80])
+        folded, inside = False, []
+        for c in lesson['cells']:
+            s = P.src(c)
+            if c['cell_type'] == 'markdown' and s.startswith(P.FOLD_OPEN): folded = True
+            elif c['cell_type'] == 'markdown' and s.strip() == P.FOLD_CLOSE: folded = False
+            elif folded and c['cell_type'] == 'code': inside.append(s)
+        assert not any(s in kept for s in inside if s.strip()), p.name
+        cs = code(copy)
+        for i,s in enumerate(cs):
+            if s.startswith('# Your answer to '):
+                eid = s.split()[4].rstrip(':')
+                assert P.CHECK.match(cs[i+1].strip())[2] == eid, (p.name, eid)
+
 def with_answers(p): return bool(re.match(r'0[1-8]|09|10', p.name))
 
 def test_copies_without_exercises_run_the_lessons_code():

@@ -74,7 +74,11 @@ def test_lessons_end_with_exercises_and_folded_answers(site):
     from digitlab.exercises import exercises, EXERCISES
     for f in sorted((ROOT/'nbs').glob('0[1-8]_*.ipynb')):
         nm = re.sub(r'^\d+_', '', f.stem); html = (site/f'{nm}.html').read_text(); ids = exercises(f.stem[:2])
-        assert 'your-turn' in parse(site/f'{nm}.html').ids, nm
+        assert re.findall(r'<section id="([^"]+)" class="level2"', html)[-1] == 'your-turn', nm   # the last section
         assert html.count('<details class="code-fold">') == len(ids) >= 4, (nm, html.count('<details class="code-fold">'), ids)
-        text = unescape(re.sub(r'<[^>]+>', '', html))
-        for i in ids: assert f"check('{i}', {EXERCISES[i].name})" in text, (nm, i)
+        text = unescape(re.sub(r'<[^>]+>', '', html)).replace('’', "'").replace('“', '"').replace('”', '"'); tail = text[text.rindex('Your turn'):]
+        for line in (f"check('{ids[0]}', {EXERCISES[ids[0]].name})", f"hint('{ids[0]}')", f"solution('{ids[0]}')"): assert line in tail, (nm, line)
+        for i in ids:
+            e = EXERCISES[i]
+            assert f"check('{i}', {e.name})" in tail and f"One answer to {i}" in tail, (nm, i)
+            assert unescape(re.sub(r'<[^>]+>', '', re.sub(r'`([^`]*)`', r'\1', e.task)).replace('**', ''))[:40] in tail, (nm, i)   # the task's words

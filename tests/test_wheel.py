@@ -30,6 +30,8 @@ def test_wheel_installs_and_works_offline(tmp_path):
     assert r.returncode == 0 and r.stdout.startswith(str(env_dir)), (r.stdout, r.stderr)
     r = offline([str(py), '-c', "from digitlab.data import seed_spread; print(seed_spread('cnn_final_book').text)"], env, cwd=tmp_path)
     assert r.returncode == 0 and 'seeds)' in r.stdout, (r.stdout, r.stderr)
+    r = offline([str(py), '-c', "from digitlab.exercises import check, exercises; print(len(exercises())); check('ch13.conv_out_size', lambda n, ks, stride=1, padding=0: (n + 2*padding - ks)//stride + 1)"], env, cwd=tmp_path)
+    assert r.returncode == 0 and '✓ ch13.conv_out_size' in r.stdout, (r.stdout, r.stderr)   # the exercises and their checks ship in the wheel
     r = offline([str(env_dir/'bin'/'digitlab'), 'data', '--only', 'mnist_sample'], env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path/'fh'/'data'/'mnist_sample'/'valid'/'7').is_dir()

@@ -8,7 +8,7 @@
 
 `python tools/practice.py` writes both; `--check` changes nothing and fails if either is out of date (`make test` runs it).
 """
-import argparse, copy, json, re, sys
+import argparse, ast, copy, json, re, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,31 +71,61 @@ def with_your_turn(nb, stem, exs, cfg):
 
 def strip_directives(s): return ''.join(l for l in s.splitlines(True) if not l.startswith('#|')).strip('\n')
 
+def defined(code) -> list:
+    "The names a cell's code defines at the top level (functions, classes, assignments), in order"
+    try: tree = ast.parse(strip_directives(code))
+    except SyntaxError: return []
+    out = []
+    for n in tree.body:
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): out.append(n.name)
+        elif isinstance(n, (ast.Assign, ast.AnnAssign)):
+            for t in (n.targets if isinstance(n, ast.Assign) else [n.target]):
+                out += [o.id for o in ast.walk(t) if isinstance(o, ast.Name)]
+    return out
+
+def hidden(code, module, ids, mine):
+    "An exported lesson cell that answers an exercise, as its practice copy shows it: an import of digitlab's version, which the learner can replace"
+    names = ', '.join(dict.fromkeys(defined(code)))
+    return (f"# The lesson defines {names} here. Writing {', '.join(mine)} yourself is {'exercises' if len(ids) > 1 else 'exercise'} {', '.join(ids)} (under \"Your turn\");\n"
+            f"# until you do, the lesson goes on with digitlab's own:\nfrom digitlab.{module} import {names}")
+
+def importable(code, module):
+    "Is every name this cell defines in `digitlab.<module>`? (Then an import can stand in for the cell.)"
+    import importlib
+    m = importlib.import_module(f'digitlab.{module}')
+    return all(hasattr(m, n) for n in defined(code))
+
 def practice(nb, stem, cfg):
     "The practice copy of lesson or questionnaire `nb`"
     cells, out, names = nb['cells'], [], {}
     for c in cells:   # each answer cell's name comes from the check line that follows it
         m = CHECK.match(src(c).strip())
         if c['cell_type']=='code' and m: names[m[2]] = m[3]
+    module = next((m[1] for c in cells if (m := re.match(r'#\| default_exp (\S+)', src(c)))), None)
+    answers = {}   # answer name → exercise ids
     title = src(cells[0]).split('\n')[0]
     kind = 'questionnaire' if 'questionnaire' in stem else 'lesson'
     out.append(cell('markdown', src(cells[0]), 'p-title'))
-    how = ("Under each question, a blank cell for your answer; then compare with the folded answer on the page."
+    for i,n in names.items(): answers.setdefault(n, []).append(i)
+    what = "the questions, and the code that sets up the data" if kind=='questionnaire' else "the headings and the code"
+    how = ("Under each question, blank cells for your answer; then compare with the folded answer on the page."
            if kind=='questionnaire' else
            "Under **Your turn**, each answer cell is empty (`name = ...`): write your answer, run it, then run the `check(...)` under it." if names else
            "Run each cell, change it, and see what happens.")
     out.append(cell('markdown', f"**Practice copy** of [{title.lstrip('# ')}]({cfg['doc_url']}{page(Path(stem))}.html), generated from `nbs/{stem}.ipynb` "
-                    f"by `tools/practice.py`: the headings and the code, every output cleared; the explanations are on the {kind}'s page. {how}", 'p-about'))
-    folded = False
+                    f"by `tools/practice.py`: {what}, every output cleared; the explanations are on the {kind}'s page. {how}", 'p-about'))
+    folded = your_turn_ = False
     for i,c in enumerate(cells[1:], 1):
         s, kind_ = src(c), c['cell_type']
         if kind_ == 'markdown':
-            if s.startswith(FOLD_OPEN): folded = True; out.append(cell('markdown', '**Your answer:**', f'p{i}')); continue
+            if s.startswith(FOLD_OPEN):   # a questionnaire's folded answer: blank cells instead
+                folded = True; out += [cell('markdown', '**Your answer:**', f'p{i}'), cell('code', '', f'p{i}c')]; continue
             if folded:
                 if s.strip() == FOLD_CLOSE: folded = False
                 continue
-            if s.startswith('#'): out.append(cell('markdown', s.split('\n')[0], f'p{i}'))
-            elif s.startswith('### `') or (out and src(out[-1]).startswith('### `')): out.append(cell('markdown', s, f'p{i}'))   # an exercise's task
+            your_turn_ = your_turn_ or s.startswith('## Your turn')
+            if your_turn_: out.append(cell('markdown', s, f'p{i}'))   # the exercises' intro, headings and tasks, whole
+            elif s.startswith('#'): out.append(cell('markdown', s.split('\n')[0], f'p{i}'))   # elsewhere only the headings
             continue
         if folded or kind_ != 'code' or is_export_cell(s): continue
         m = ANSWER.search(s)
@@ -103,7 +133,10 @@ def practice(nb, stem, cfg):
             eid = m[1]
             out.append(cell('code', f"# Your answer to {eid}: define `{names[eid]}` here, then run the check below.\n{names[eid]} = ...", f'p{i}'))
             continue
-        code = strip_directives(s)
+        mine = [n for n in dict.fromkeys(defined(s)) if n in answers]
+        ids = [j for n in mine for j in answers[n]]
+        exported = re.search(r'^#\|\s*export\s*$', s, re.M)
+        code = hidden(s, module, ids, mine) if ids and exported and module and not your_turn_ and importable(s, module) else strip_directives(s)
         if code: out.append(cell('code', code, f'p{i}'))
     return dict(cells=out, metadata={'kernelspec': {'display_name': 'Python 3', 'language': 'python', 'name': 'python3'}}, nbformat=4, nbformat_minor=5)
 

@@ -13,7 +13,7 @@ import argparse, os, re, shutil, subprocess, sys, sysconfig, tarfile, tempfile, 
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-WHEEL_MUST = ['digitlab/__init__.py', 'digitlab/data.py', 'digitlab/predict.py', 'digitlab/cli.py', 'digitlab/seeds.json', 'digitlab/benchmarks.json',
+WHEEL_MUST = ['digitlab/__init__.py', 'digitlab/data.py', 'digitlab/predict.py', 'digitlab/cli.py', 'digitlab/exercises.py', 'digitlab/exercises_ch4.py', 'digitlab/exercises_ch13.py', 'digitlab/seeds.json', 'digitlab/benchmarks.json',
               'digitlab/mnist/README.md', *(f'digitlab/mnist/{n}-ubyte.gz' for n in ('train-images-idx3', 'train-labels-idx1', 't10k-images-idx3', 't10k-labels-idx1'))]
 SDIST_MUST = ['pyproject.toml', 'LICENSE', 'CHANGELOG.md', 'nbs/00_data.ipynb', 'nbs/12_your_digits.ipynb', 'tests/test_predict.py']
 
