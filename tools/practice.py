@@ -125,7 +125,7 @@ def practice(nb, stem, cfg):
                 continue
             your_turn_ = your_turn_ or s.startswith('## Your turn')
             if your_turn_: out.append(cell('markdown', s, f'p{i}'))   # the exercises' intro, headings and tasks, whole
-            elif s.startswith('#'): out.append(cell('markdown', s.split('\n')[0], f'p{i}'))   # elsewhere only the headings
+            elif s.startswith('#'): out.append(cell('markdown', re.sub(r'\s*\{#[^}]*\}\s*$', '', s.split('\n')[0]), f'p{i}'))   # elsewhere only the headings (without Quarto's `{#id}`)
             continue
         if folded or kind_ != 'code' or is_export_cell(s): continue
         m = ANSWER.search(s)
