@@ -40,16 +40,16 @@ data: install
 	$(BIN)/digitlab data
 
 export: install
-	$(BIN)/nbdev-export
+	PYTHONPATH=. $(BIN)/nbdev-export
 
 # ---- make test -------------------------------------------------------------------------------------------
 # Fingerprint of the working tree (tracked changes + untracked files), to see what a command changed.
 TREE_STATE = { git status --porcelain --untracked-files=all; git diff; } | sha1sum
 
 check-export: install
-	@before=$$($(TREE_STATE)); $(BIN)/nbdev-export; after=$$($(TREE_STATE)); \
+	@before=$$($(TREE_STATE)); PYTHONPATH=. $(BIN)/nbdev-export; after=$$($(TREE_STATE)); \
 	if [ "$$before" != "$$after" ]; then git status --short; \
-	  echo "FAIL: nbdev-export changed the library: export the notebooks (nbdev-export) and commit digitlab/."; exit 1; fi; \
+	  echo "FAIL: nbdev-export changed the library: export the notebooks (make export) and commit digitlab/."; exit 1; fi; \
 	echo "ok: nbdev-export changes nothing"
 
 check-clean: install
@@ -85,7 +85,7 @@ wheel-notebooks: install
 # Execute every notebook in place (outputs are the docs), clean them, then render _docs/ with quarto if it is
 # on PATH, else smalldocs. Notebooks are re-executed only when one of them changed since the last run.
 .make/executed: $(NBS) | $(VENV)/.installed
-	$(BIN)/nbdev-export
+	PYTHONPATH=. $(BIN)/nbdev-export
 	$(BIN)/digitlab data
 	@mkdir -p .make
 	set -o pipefail; for nb in $(NBS); do echo "executing $$nb"; \

@@ -14,6 +14,7 @@ import nbdev.doclinks
 
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # so nbdev can import our doc processor (`doc_procs`: site_links:colab_links)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # and our export processor (`export_procs`: tools.nbdev_modules)
 
 def readme_fallback(cache, cfg):
     "README.md from the processed index notebook: nbconvert's Markdown, with the front matter turned into a heading"
