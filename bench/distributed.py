@@ -5,7 +5,7 @@ training seconds (from the model file; starting the processes is counted separat
 """
 import argparse, os, statistics, subprocess, sys, tempfile, time
 import record
-from digitlab.predict import load_model
+from digitlab.modelfile import load_model
 
 CMD = [sys.executable, '-c', 'import sys; from digitlab.cli import main; sys.exit(main())', 'train']
 

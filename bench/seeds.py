@@ -164,18 +164,18 @@ def cnn_final_ours(seed):
 # ---- beyond the book: `digitlab train` (12_your_digits) ----------------------------------------------------------
 @recipe('12_your_digits', 'digitlab train (the final CNN, bs 256, label smoothing, fit_one_cycle(2, 0.1))')
 def train_fast(seed):
-    from digitlab.predict import train
+    from digitlab.training import train
     return train(seed=seed, progress=False)[1].accuracy
 
 @recipe('12_your_digits', 'digitlab train --best (+ random shifts of up to 2 pixels, bs 128, fit_one_cycle(12, 0.1))')
 def train_best(seed):
-    from digitlab.predict import train
+    from digitlab.training import train
     return train(seed=seed, best=True, progress=False)[1].accuracy
 
 @recipe('13_distributed', 'digitlab train --procs 2 (2 processes × batch 128 = 256, gloo, otherwise train_fast)')
 def train_procs2(seed):
     import subprocess, sys, tempfile
-    from digitlab.predict import load_model
+    from digitlab.modelfile import load_model
     with tempfile.TemporaryDirectory() as d:
         subprocess.run([sys.executable, '-c', 'import sys; from digitlab.cli import main; sys.exit(main())', 'train', '--procs', '2',
                         '--seed', str(seed), '--out', f'{d}/m'], check=True, capture_output=True)

@@ -16,8 +16,10 @@ warnings.filterwarnings('ignore', category=FutureWarning)
 import torch, torch.nn.functional as F
 from fastai.vision.all import Callback, set_seed
 from digitlab.data import mnist_dls, load_mnist
-from digitlab.predict import RECIPES, train, make_model, mnist_stats
-import digitlab.predict as P
+from digitlab.training import RECIPES, train
+from digitlab.modelfile import make_model
+from digitlab.idx import mnist_stats
+import digitlab.training as P   # train() builds its model with this module's make_model
 
 class EpochTimes(Callback):
     "Seconds since the start of training, and validation accuracy, at the end of each epoch"
@@ -28,7 +30,7 @@ class EpochTimes(Callback):
 def time_to(rows, target=0.99): return next((t for t,a in rows if a>=target), float('inf'))
 
 def fastai_run(seed, **kw):
-    "`digitlab.predict.train` with a timing callback: (seconds per epoch and accuracy rows, final accuracy, total seconds)"
+    "`digitlab.training.train` with a timing callback: (seconds per epoch and accuracy rows, final accuracy, total seconds)"
     cb = EpochTimes()
     learn, meta = train(seed=seed, progress=False, cbs=cb, **kw)
     return cb.rows, meta.accuracy, meta.train_seconds

@@ -8,7 +8,7 @@ Docs: https://digitlab.github.io/digitlab/cli.html.md"""
 __all__ = ['main']
 
 # %% ../nbs/11_cli.ipynb #16784e0f
-import argparse, contextlib, sys
+import argparse, contextlib, math, os, sys
 from pathlib import Path
 
 # %% ../nbs/11_cli.ipynb #3e0e1e3c
@@ -20,6 +20,13 @@ def _count(s):
     except ValueError: n = 0
     if n<1 or str(n)!=s.strip(): raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {s!r}")
     return n
+
+def _rate(s):
+    "An argparse type: a positive, finite number"
+    try: x = float(s)
+    except ValueError: x = math.nan
+    if not (math.isfinite(x) and x>0): raise argparse.ArgumentTypeError(f"expected a positive number, such as 0.1, not {s!r}")
+    return x
 
 def _parser():
     p = argparse.ArgumentParser(prog='digitlab', description="digitlab: digit recognition from first principles, with the real MNIST inside.")
@@ -37,57 +44,55 @@ def _parser():
     t.add_argument('--epochs', type=_count, default=None, help="epochs (default: 2; 12 with --best)")
     t.add_argument('--bs', type=_count, default=None, help="batch size (default: 256; 128 with --best)")
     t.add_argument('--seed', type=int, default=42, help="random seed, set before the loaders are made (default: 42)")
-    t.add_argument('--lr', type=float, default=None, help="peak learning rate of the 1cycle schedule (default: 0.1)")
+    t.add_argument('--lr', type=_rate, default=None, help="peak learning rate of the 1cycle schedule, a positive number (default: 0.1)")
     t.add_argument('--best', action='store_true', help="the most accurate recipe (random shifts of up to 2 pixels, 12 epochs at batch size 128: several times longer)")
     t.add_argument('--out', type=Path, default=Path('digits'), help="model file; .safetensors is added (default: digits)")
     t.add_argument('--procs', type=_count, default=None, help="train in N processes with torch.distributed (gloo on CPUs, NCCL on GPUs), "
-                   "each on its share of every batch; or start `digitlab train` with torchrun instead")
+                   "each on its share of every batch; or start `digitlab train` with torchrun instead (needs `pip install 'digitlab[distributed]'`)")
     t.add_argument('--checkpoint', type=Path, default=None, metavar='DIR', help="save the model and optimizer in DIR after every epoch")
-    t.add_argument('--resume', action='store_true', help="continue the run saved in --checkpoint DIR from its last finished epoch")
+    t.add_argument('--resume', action='store_true', help="continue the run saved in --checkpoint DIR from its last finished epoch. "
+                   "Checkpoints are PyTorch pickles (read with weights_only=True): resume only folders you wrote yourself or trust")
     q = sub.add_parser('predict', help="read the digit in each image (photos, scans, drawings)",
                        description="Prepare each image the way MNIST was made, then print the digit, its probability and the top 3. "
-                                   "A folder is read recursively. A file that can't be read is reported; the others are still read.")
+                                   "A folder is read recursively (PNG, JPEG, TIFF, BMP, WebP and GIF files). "
+                                   "A file that can't be read is reported; the others are still read.")
     q.add_argument('model', type=Path, help="a .safetensors file from `digitlab train`")
     q.add_argument('images', type=Path, nargs='+', help="image files or folders")
     q.add_argument('--json', action='store_true', help="print one JSON list instead of lines")
-    q.add_argument('--show', type=Path, default=None, metavar='OUT.png', help="also write a sheet: each image beside the 28×28 image the model saw")
+    q.add_argument('--show', type=Path, default=None, metavar='OUT.png', help="also write a sheet: each image beside the 28×28 image the model saw "
+                   "(48 a page: OUT-2.png, … for more)")
     return p
 
-def _image_files(paths):
-    "`paths`, with each folder replaced by the image files in it and its subfolders (by extension, sorted)"
-    from PIL import Image
-    exts = set(Image.registered_extensions())
-    for p in paths:
-        if p.is_dir(): yield from sorted(f for f in p.rglob('*') if f.is_file() and f.suffix.lower() in exts)
-        else: yield p
-
 def _train_argv(a):
-    "The `digitlab train` arguments each process of `--procs` runs with"
+    "The `digitlab train` arguments each process of `--procs` runs with (as `--name=value`, so that a value may start with `-`)"
     opts = dict(epochs=a.epochs, bs=a.bs, lr=a.lr, seed=a.seed, out=a.out, checkpoint=a.checkpoint)
-    return ['train', *[x for k,v in opts.items() if v is not None for x in (f'--{k}', str(v))],
-            *['--best']*a.best, *['--resume']*a.resume]
+    return ['train', *[f'--{k}={v}' for k,v in opts.items() if v is not None], *['--best']*a.best, *['--resume']*a.resume]
 
-def _err(msg): print(f"digitlab: error: {msg}", file=sys.stderr); return 1
+def _shown(s):
+    "`s` with what a terminal would act on (control characters, say in a file's name) written as escapes"
+    return ''.join(c if c.isprintable() else repr(c)[1:-1] for c in str(s))
+
+def _err(msg): print(f"digitlab: error: {_shown(msg)}", file=sys.stderr); return 1
 
 def _train(a):
-    import os
-    from digitlab.predict import train, save_model, RECIPES
-    ranked = int(os.environ.get('WORLD_SIZE', 1))>1   # this process is one of several: torchrun (or --procs) started it
-    rank = int(os.environ.get('RANK', 0))
+    from fastai.torch_core import num_distrib, rank_distrib
+    from digitlab.training import train, check_settings, check_resume, RECIPES
+    from digitlab.modelfile import save_model
+    ranked,rank = num_distrib()>1, rank_distrib()   # this process is one of several: torchrun (or --procs) started it
     if a.procs and ranked: return _err("--procs starts the processes itself, and torchrun has already started them: use one or the other.")
     if not rank:   # checked once, before any training
         try: a.out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e: return _err(f"cannot write {a.out}.safetensors ({e.strerror or e}): choose another --out.")
-    if (a.procs or 1)>1:
+    if (a.procs or 1)>1:   # everything that can be refused is refused here, before any process starts
         from digitlab.distributed import launch, max_procs, backend
-        bs = a.bs or RECIPES['best' if a.best else 'fast']['bs']
+        from digitlab.idx import mnist_tensors
+        r = RECIPES['best' if a.best else 'fast']
+        run = dict(recipe='best' if a.best else 'fast', epochs=a.epochs or r['epochs'], bs=a.bs or r['bs'],
+                   lr=r['lr'] if a.lr is None else a.lr, seed=a.seed, procs=a.procs)
         if a.procs>max_procs(): return _err(f"--procs {a.procs} is more than the {max_procs()} {'GPU' if backend()=='nccl' else 'CPU core'}s here: "
                                             f"each process needs one of its own; use --procs {max_procs()} or fewer.")
-        if bs%a.procs: return _err(f"a batch of {bs} does not split evenly over {a.procs} processes: choose --bs as a multiple of {a.procs}.")
-        from digitlab.predict import _start_epoch
-        r = RECIPES['best' if a.best else 'fast']
-        _start_epoch(a.checkpoint, a.resume, dict(recipe='best' if a.best else 'fast', epochs=a.epochs or r['epochs'], bs=bs,
-                     lr=r['lr'] if a.lr is None else a.lr, seed=a.seed, procs=a.procs))   # a checkpoint that does not fit: refused before any process starts
+        check_settings(run['epochs'], run['bs'], run['lr'], a.procs, n=len(mnist_tensors('train')[1]))
+        check_resume(a.checkpoint, a.resume, run)
         launch(_train_argv(a), a.procs, saved=f"the checkpoints in {a.checkpoint} are kept: add --resume to continue" if a.checkpoint else "no model was saved")
         return 0
     if ranked:
@@ -100,45 +105,52 @@ def _train(a):
     fn = save_model(learn.model, a.out, meta)
     on = f" on {meta.procs} processes" if meta.procs>1 else ""
     print(f"test accuracy {meta.accuracy:.4f} on MNIST's 10,000 test images, after {meta.epochs} epoch{'s'*(meta.epochs!=1)} "
-          f"({meta.train_seconds:.0f} s of training{on}); saved {fn} ({fn.stat().st_size/1024:.0f} KiB)")
+          f"({meta.train_seconds:.0f} s of training{on}); saved {_shown(fn)} ({fn.stat().st_size/1024:.0f} KiB)")
     return 0
 
 def _predict(a):
     import json
-    from digitlab.predict import load_model, predict, show_sheet
+    from digitlab.images import image_files
+    from digitlab.modelfile import load_model
+    from digitlab.predict import predict, show_sheet
     model = load_model(a.model)
-    files = list(_image_files(a.images))
-    if not files: print(f"digitlab: error: no image files in {', '.join(map(str, a.images))}.", file=sys.stderr); return 1
-    res = predict(model, files)
+    files = image_files(a.images)
+    if not files: return _err(f"no image files (PNG, JPEG, TIFF, BMP, WebP, GIF) in {', '.join(map(str, a.images))}.")
+    res = predict(model, files, keep=bool(a.show))
     for r in res:
-        if 'error' in r: print(f"digitlab: error: {r.error}", file=sys.stderr)
-        elif not a.json: print(f"{r.name}: {r.digit} ({r.prob:.0%})   top 3: " + ', '.join(f"{d} {p:.0%}" for d,p in r.top3))
-    if a.json: print(json.dumps(list(res), indent=1))
-    if a.show: print(f"sheet: {show_sheet(files, res, a.show)}", file=sys.stderr if a.json else sys.stdout)
+        if 'error' in r: _err(r.error)
+        elif not a.json: print(f"{_shown(r.name)}: {r.digit} ({r.prob:.0%})   top 3: " + ', '.join(f"{d} {p:.0%}" for d,p in r.top3))
+    if a.json: print(json.dumps([{k:v for k,v in r.items() if k not in ('thumb', 'seen')} for r in res], indent=1))
+    if a.show: print(f"sheet: {', '.join(_shown(f) for f in show_sheet(files, res, a.show))}", file=sys.stderr if a.json else sys.stdout)
     return 1 if any('error' in r for r in res) else 0
 
-def main(argv:list=None # Arguments (default: `sys.argv[1:]`)
-        ) -> int: # Exit status: 0 when all is well
-    "The `digitlab` console command"
-    a = _parser().parse_args(argv)
-    from digitlab.data import MnistError, make_mnist_folders, check_mnist_folders   # torch and fastai load in seconds: not for --help
-    from digitlab.predict import DigitError
-    from digitlab.distributed import DistError
+def _main(a):
+    from digitlab.errors import DigitlabError, DigitError   # (torch and fastai load in seconds: not for --help)
+    from fastai.torch_core import rank_distrib
     try:
         if a.command=='train': return _train(a)
         if a.command=='predict': return _predict(a)
+        from digitlab.folders import make_mnist_folders, check_mnist_folders
         names = [a.only] if a.only else list(_URLS)
         if a.check:
             problems = check_mnist_folders(names, data=a.dest, src=a.src)
-            for p in problems: print(f"digitlab: {p}", file=sys.stderr)
+            for p in problems: print(f"digitlab: {_shown(p)}", file=sys.stderr)
             if problems: return 1
             print(f"{' and '.join(names)}: every file present and identical to MNIST, nothing extra.")
         else:
             for nm,p in make_mnist_folders(names, data=a.dest, src=a.src).items():
-                print(f"{nm}: {p}" + ('' if a.dest else f"   (untar_data({_URLS[nm]}) returns it)"))
-    except (MnistError, DigitError, DistError, OSError) as e:   # one sentence, never a traceback
-        import os
-        rank = int(os.environ.get('RANK', 0))
+                print(f"{nm}: {_shown(p)}" + ('' if a.dest else f"   (untar_data({_URLS[nm]}) returns it)"))
+    except (DigitlabError, OSError) as e:   # one sentence, never a traceback
+        rank = rank_distrib()
         if rank and isinstance(e, DigitError): return 1   # every process checks the same settings: the first one says what is wrong
         return _err(f"[process {rank}] {e}" if rank else e)
     return 0
+
+def main(argv:list=None # Arguments (default: `sys.argv[1:]`)
+        ) -> int: # Exit status: 0 when all is well, 1 after an error (one sentence on standard error), 130 when interrupted
+    "The `digitlab` console command"
+    a = _parser().parse_args(argv)
+    try: return _main(a)
+    except KeyboardInterrupt:   # Ctrl-C, at any moment (imports included): one line, from the first process only
+        if os.environ.get('RANK', '0')=='0': print("digitlab: interrupted.", file=sys.stderr)   # (what fastai's rank_distrib reads)
+        return 130

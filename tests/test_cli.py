@@ -53,7 +53,7 @@ def test_usage():
 
 # ---- hardening: each bad input gives one sentence on stderr and exit status 1, never a traceback ---------------------
 # In-process (`digitlab.cli.main`, what the installed command calls), to keep the suite fast; an exception would fail the test.
-import gzip, struct, types
+import gzip, struct, subprocess, types
 import pytest
 from digitlab.cli import main
 from digitlab.data import make_mnist_folders
@@ -148,3 +148,48 @@ def test_incomplete_folder_reported_not_trusted(sample, capsys):
     line = one_sentence(run(write, capsys))
     assert 'exists but is not a complete copy' in line and f'digitlab data --check --dest {d.parent}' in line
     assert (d/'train'/'7').is_dir() and not (d/'.digitlab-complete').exists()   # nothing of the user's deleted or vouched for
+
+# ---- train's settings, checked before any work ------------------------------------------------------------------
+@pytest.mark.parametrize('lr', ['0', '-0.1', 'nan', 'inf', '-inf', 'fast'])
+def test_learning_rate_must_be_positive(lr, capsys):
+    with pytest.raises(SystemExit) as e: main(['train', f'--lr={lr}'])
+    assert e.value.code == 2 and 'expected a positive number' in capsys.readouterr().err
+
+def test_batch_bigger_than_the_training_set(tmp_path, capsys):
+    "A batch that leaves no batch to train on is refused, and nothing is saved (before, an untrained model was)"
+    line = one_sentence(run(['train', '--epochs', '1', '--bs', '60001', '--out', str(tmp_path/'m')], capsys))
+    assert 'more than the 60,000 training images' in line and not (tmp_path/'m.safetensors').exists()
+
+def test_train_settings_in_python():
+    from digitlab.training import train
+    from digitlab.errors import DigitError
+    for kw, words in ((dict(lr=0.0), 'positive number'), (dict(lr=float('nan')), 'positive number'), (dict(epochs=True), 'whole number'),
+                      (dict(bs=0), 'whole number'), (dict(bs=70_000), 'more than the 60,000')):
+        with pytest.raises(DigitError, match=words): train(progress=False, **kw)
+
+def test_values_that_look_like_options_reach_the_processes():
+    "`--out -x` is one value: the processes of --procs get it as `--out=-x`, which parses back to the same value"
+    from digitlab.cli import _parser, _train_argv
+    a = _parser().parse_args(['train', '--out=-x', '--checkpoint=--ck', '--lr', '0.05'])
+    argv = _train_argv(a)
+    assert '--out=-x' in argv and '--checkpoint=--ck' in argv
+    b = _parser().parse_args(argv)
+    assert (b.out, b.checkpoint, b.lr, b.seed) == (Path('-x'), Path('--ck'), 0.05, 42)
+
+def test_ctrl_c_is_one_line(capsys, monkeypatch):
+    import digitlab.training as T
+    def interrupted(*a, **k): raise KeyboardInterrupt
+    monkeypatch.setattr(T, 'train', interrupted)
+    r = run(['train', '--epochs', '1'], capsys)
+    assert r.returncode == 130 and r.stderr.strip() == 'digitlab: interrupted.' and r.stdout == ''
+
+def test_python_m_digitlab():
+    r = subprocess.run([sys.executable, '-m', 'digitlab', 'train', '--help'], capture_output=True, text=True)
+    assert r.returncode == 0 and 'trust' in r.stdout and '--procs' in r.stdout, r.stderr   # --resume's help says checkpoints must be trusted
+
+def test_control_characters_in_names_are_escaped(tmp_path, capsys):
+    from digitlab.cli import _shown
+    assert _shown('a\x1b[31mb\nc') == 'a\\x1b[31mb\\nc' and _shown('été 7') == 'été 7'
+    fn = tmp_path/'evil\x1b[2J.png'; fn.write_text('not a picture')
+    line = one_sentence(run(['predict', str(fn), str(fn)], capsys))
+    assert '\x1b' not in line and 'evil\\x1b[2J.png' in line

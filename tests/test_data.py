@@ -1,9 +1,11 @@
 "Bad input for `digitlab.data`: each case on copies of the shipped files, never on the files themselves."
-import os, shutil, subprocess, sys
+import errno, gzip, os, re, shutil, subprocess, sys, sysconfig, tracemalloc, types, zipfile
 from pathlib import Path
-import pytest
+import pytest, torch
 from PIL import Image
-from digitlab.data import MnistError, read_idx, load_mnist, make_mnist_folders, check_mnist_folders, MNIST_SHA256, mnist_src
+from digitlab.data import (MnistError, read_idx, load_mnist, make_mnist_folders, check_mnist_folders, MNIST_SHA256, mnist_src,
+                           mnist_tensors, mnist_stats, MAX_IDX_BYTES)
+from tests.conftest import ROOT
 
 LBL = 't10k-labels-idx1-ubyte'
 def read(d, nm=LBL): return read_idx(d/f'{nm}.gz', MNIST_SHA256[nm])
@@ -96,21 +98,36 @@ def test_fastai_home_honoured(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str(tmp_path/'fh'/'data'/'mnist_sample'), r.stdout  # and no progress bar in a pipe
 
+def test_data_folder_is_fastais_for_the_current_fastai_home(tmp_path, monkeypatch):
+    from fastai.data.external import fastai_path
+    fastai_path('data')   # fastai's own answer for this process's first FASTAI_HOME: cached from now on
+    fh = tmp_path/'fh'; monkeypatch.setenv('FASTAI_HOME', str(fh))
+    assert check_mnist_folders('mnist_sample')[0].startswith(f"{fh/'data'/'mnist_sample'} does not exist")
+    assert not fh.exists()   # checking writes nothing, not even config.ini
+    fh.mkdir(); (fh/'config.ini').write_text('[DEFAULT]\ndata = elsewhere\n')
+    assert check_mnist_folders('mnist_sample')[0].startswith(f"{fh/'elsewhere'/'mnist_sample'} does not exist")
+    (fh/'config.ini').write_text('not an ini file\n')
+    with pytest.raises(MnistError, match=r"config.ini cannot be read \(MissingSectionHeaderError.*--dest"): check_mnist_folders('mnist_sample')
+    (fh/'config.ini').write_text('[DEFAULT]\ndata = elsewhere\n'); access = os.access   # unreadable: fastai would take it for missing and write over it
+    monkeypatch.setattr(os, 'access', lambda f, mode, **k: Path(f) != fh/'config.ini' and access(f, mode, **k))
+    with pytest.raises(MnistError, match=r"config.ini cannot be read \(permission denied\)"): make_mnist_folders('mnist_sample')
+    assert (fh/'config.ini').read_text() == '[DEFAULT]\ndata = elsewhere\n' and not (fh/'elsewhere').exists()
+
 # ---- concurrency where no lock exists (Windows without msvcrt, or any filesystem without locks) ----------------------
-import digitlab.data as dd
+import digitlab.folders as fo
 
 def test_no_lock_never_deletes_another_writers_temp_folder(tmp_path, monkeypatch):
-    monkeypatch.setattr(dd, 'fcntl', None); monkeypatch.setattr(dd, 'msvcrt', None)
+    monkeypatch.setattr(fo, 'fcntl', None); monkeypatch.setattr(fo, 'msvcrt', None)
     data = tmp_path/'data'; other = data/'.mnist_sample.tmp999-abc'/'train'; other.mkdir(parents=True)   # another writer, busy
     make_mnist_folders('mnist_sample', data=data)
     assert other.is_dir() and check_mnist_folders('mnist_sample', data=data) == []
 
 def test_rename_onto_a_folder_another_writer_finished(tmp_path, monkeypatch):
-    monkeypatch.setattr(dd, 'fcntl', None); monkeypatch.setattr(dd, 'msvcrt', None)
+    monkeypatch.setattr(fo, 'fcntl', None); monkeypatch.setattr(fo, 'msvcrt', None)
     data = tmp_path/'data'; rename, done = Path.rename, []
     def racing_rename(self, target):
-        if not done:   # just before our rename, another process finishes the same dataset
-            done.append(1); dd._write_dataset('mnist_sample', Path(target), None, locked=False)
+        if not done:   # just before our rename, another writer (without a lock either) finishes the same dataset
+            done.append(1); make_mnist_folders('mnist_sample', data=Path(target).parent)
         return rename(self, target)
     monkeypatch.setattr(Path, 'rename', racing_rename)
     assert make_mnist_folders('mnist_sample', data=data) == {'mnist_sample': data/'mnist_sample'}
@@ -126,3 +143,80 @@ def test_marker_written_last(tmp_path, monkeypatch):
     monkeypatch.setattr(Image.Image, 'save', flaky_save)
     with pytest.raises(MnistError, match='No space left'): make_mnist_folders('mnist_sample', data=data)
     assert [o for o in _left(data) if not o.endswith('.lock')] == []
+
+# ---- the Windows lock (msvcrt), on any machine: a stand-in for msvcrt ------------------------------------------------
+class FakeMsvcrt:
+    "msvcrt's `locking`, raising OSErrors with the errnos `errs` (one per LK_LOCK call, then success); it records every call"
+    LK_LOCK, LK_UNLCK = 1, 0
+    def __init__(self, *errs): self.errs, self.calls = list(errs), []
+    def locking(self, fd, mode, n):
+        self.calls.append(mode)
+        if len(self.calls) > 20: raise RuntimeError('the lock loop retried an error forever')
+        if mode == self.LK_LOCK and self.errs: e = self.errs.pop(0); raise OSError(e, os.strerror(e))
+
+def test_msvcrt_lock_waits_out_contention(tmp_path, monkeypatch):
+    busy = getattr(errno, 'EDEADLOCK', errno.EDEADLK)   # what LK_LOCK raises after 10 s of another process's lock
+    ms = FakeMsvcrt(busy); monkeypatch.setattr(fo, 'fcntl', None); monkeypatch.setattr(fo, 'msvcrt', ms)
+    (tmp_path/'mnist_sample').mkdir()   # there, but not ours: under the lock, make_mnist_folders checks it and stops
+    with pytest.raises(MnistError, match='exists but is not a complete copy'): make_mnist_folders('mnist_sample', data=tmp_path)
+    assert ms.calls == [ms.LK_LOCK, ms.LK_LOCK, ms.LK_UNLCK]   # tried again after contention, got the lock, released it
+
+def test_msvcrt_lock_error_is_not_retried(tmp_path, monkeypatch):
+    ms = FakeMsvcrt(*[errno.EBADF]*30); monkeypatch.setattr(fo, 'fcntl', None); monkeypatch.setattr(fo, 'msvcrt', ms)
+    with pytest.raises(MnistError, match=r'Cannot write .*mnist_sample \(Bad file descriptor\)'): make_mnist_folders('mnist_sample', data=tmp_path)
+    assert ms.calls == [ms.LK_LOCK]   # one try: an error other than contention is not waited out
+    assert not (tmp_path/'mnist_sample').exists()
+
+# ---- a gzip bomb -------------------------------------------------------------------------------------------------------
+def test_decompression_is_capped(src, tmp_path, monkeypatch):
+    import digitlab.idx
+    assert 47_040_016 < MAX_IDX_BYTES <= 2**27   # above MNIST's largest file (the training images), and not much more
+    monkeypatch.setattr(digitlab.idx, 'MAX_IDX_BYTES', 10_000)   # the labels file holds 10,008 bytes
+    with pytest.raises(MnistError, match=f"{LBL}.gz decompresses to more than 10,000 bytes.*not MNIST.*replace it with a good copy"): read(src)
+    monkeypatch.undo()
+    bomb = tmp_path/'bomb.gz'; bomb.write_bytes(gzip.compress(bytes(2**24), mtime=0) * 64)   # 1 GiB of zeros in 1 MB
+    tracemalloc.start()
+    try:
+        with pytest.raises(MnistError, match=f"bomb.gz decompresses to more than {MAX_IDX_BYTES:,} bytes"): read_idx(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally: tracemalloc.stop()
+    assert peak < 1.5*MAX_IDX_BYTES, peak   # it stopped at the cap: never held the gigabyte
+
+# ---- a zipped install ----------------------------------------------------------------------------------------------
+def test_zipped_install(tmp_path):
+    "digitlab imported from a zip file (no folder to point a Path at) still reads its MNIST, through importlib.resources"
+    z = tmp_path/'digitlab.zip'
+    with zipfile.ZipFile(z, 'w') as zf:
+        for f in [*(ROOT/'digitlab').glob('*.py'), *(ROOT/'digitlab'/'mnist').glob('*.gz')]: zf.write(f, f.relative_to(ROOT).as_posix())
+    code = ("import digitlab, digitlab.data as d; x,y = d.load_mnist('test'); "
+            "print(digitlab.__file__, d.mnist_src().exists(), tuple(x.shape), y[:5].tolist(), d.mnist_stats())")
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(z), sysconfig.get_paths()['purelib']])}   # the zip, and torch and fastai
+    r = subprocess.run([sys.executable, '-S', '-c', code], cwd=tmp_path, env=env, capture_output=True, text=True)   # -S: no .pth, no editable install
+    assert r.returncode == 0, r.stderr[-2000:]
+    # imported from the zip, whose mnist/ is no folder; the test images, their labels, and the same statistics as here
+    assert r.stdout.strip() == f"{z/'digitlab'/'__init__.py'} False (10000, 28, 28) [7, 2, 1, 0, 4] {mnist_stats()}", r.stdout
+
+# ---- the module layout ---------------------------------------------------------------------------------------------
+MODULES = ('errors', 'idx', 'folders', 'loaders', 'spreads')
+
+def test_data_gathers_the_modules():
+    import importlib, digitlab.data as data
+    names = [n for m in MODULES for n in importlib.import_module(f'digitlab.{m}').__all__]
+    assert sorted(data.__all__) == sorted(names) and len(set(names)) == len(names)
+    assert all(getattr(data, n) is getattr(importlib.import_module(f'digitlab.{m}'), n) for m in MODULES for n in importlib.import_module(f'digitlab.{m}').__all__)
+
+def test_no_private_names_across_modules():
+    for m in ('data', *MODULES):
+        text = (ROOT/'digitlab'/f'{m}.py').read_text()
+        assert not re.findall(r'^from \.\w+ import .*\b_\w+', text, re.M), m
+        assert len(text.splitlines()) <= 250, m
+
+def test_mnist_tensors_shared_and_stats():
+    x, y = mnist_tensors('test')
+    assert mnist_tensors('test')[0] is x and mnist_tensors('test', mnist_src())[0] is x   # cached: one copy, however src is named
+    assert (x.dtype, tuple(x.shape), y.dtype) == (torch.uint8, (10_000, 28, 28), torch.int64)
+    a = load_mnist('test')[0]; assert a.data_ptr() != x.data_ptr() and torch.equal(a, x)    # load_mnist: a copy
+    assert mnist_stats() == (0.13066047430038452, 0.30810782313346863)                     # MNIST's familiar 0.1307 and 0.3081
+    assert mnist_stats((7,3)) == mnist_stats([3,7]) == (0.1278829723596573, 0.30524614453315735)
+    with pytest.raises(ValueError, match='digits must be'): mnist_stats((3,))
+    with pytest.raises(ValueError, match="'train' or 'test'"): mnist_tensors('valid')

@@ -14,7 +14,10 @@ def test_ids_are_stable_and_each_lesson_has_four_to_eight():
     assert must <= set(IDS), must - set(IDS)
     for l in ('01', '02', '03', '04', '05', '06', '07', '08'): assert 4 <= len(exercises(l)) <= 8, (l, exercises(l))
     from pathlib import Path; import digitlab
-    src = ''.join((Path(digitlab.__file__).parent/f'exercises_{c}.py').read_text() for c in ('ch4', 'ch13'))
+    from digitlab.exercises import EXERCISE_MODULES
+    lib = Path(digitlab.__file__).parent
+    assert sorted(EXERCISE_MODULES) == sorted(p.stem for p in lib.glob('exercises_*.py'))   # every exercise module is loaded
+    src = ''.join((lib/f'{m}.py').read_text() for m in EXERCISE_MODULES)
     assert len(re.findall(r"^@exercise\('", src, re.M)) == len(IDS)   # no id defined twice (a later one would replace the first)
     for e in EXERCISES.values(): assert re.fullmatch(r'ch(4|13)\.[a-z0-9_]+', e.id) and len(e.hints) >= 2 and e.task, e.id
 

@@ -1,4 +1,4 @@
-"""The exercises of lessons 07–08 (digitlab.exercises_ch13): every reference solution and alternative passes its check;
+"""The exercises of lessons 07–08 (digitlab.exercises_ch13, digitlab.exercises_ch13_lesson08): every reference solution and alternative passes its check;
 every known wrong answer fails with its own message; an unanswered exercise is not yet an answer."""
 import pytest, torch
 from digitlab.exercises import check, exercises, EXERCISES

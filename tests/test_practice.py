@@ -72,3 +72,17 @@ def test_practice_copy_runs_without_answers(name, tmp_path):
     for c in checks:
         out = ''.join(o.get('text', '') for o in c.outputs)
         assert 'not answered yet' in out, (name, c.source, out)
+
+def test_install_cells_pin_this_version():
+    "Every notebook's install cell (lessons and practice copies) installs the digitlab its pages were made with: `__version__`, never whatever is newest"
+    import json, re
+    from pathlib import Path
+    import digitlab
+    root = Path(__file__).resolve().parents[1]
+    cells = {fn.relative_to(root): next((''.join(c['source']) for c in json.loads(fn.read_text())['cells']
+                                        if ''.join(c['source']).startswith('# On Colab, or anywhere')), None)
+             for fn in sorted([*(root/'nbs').glob('[0-9]*.ipynb'), *(root/'practice').glob('*.ipynb')])}
+    assert len(cells) > 30 and None not in cells.values(), [str(k) for k,v in cells.items() if v is None]
+    for fn, s in cells.items():
+        pins = re.findall(r"'digitlab(?:\[distributed\])?==([^']+)'", s)
+        assert pins == [digitlab.__version__], (fn, s)

@@ -5,8 +5,13 @@ from pathlib import Path
 from PIL import Image
 from digitlab.cli import main
 from digitlab.data import load_mnist
-from digitlab.predict import (DigitError, NoDigitError, load_model, save_model, make_model, mnistify, predict, photo_like, train,
-                              load_gray, MAX_PIXELS)
+from digitlab.errors import DigitError, NoDigitError
+from digitlab.images import load_gray, open_image, MAX_PIXELS
+from digitlab.modelfile import load_model, save_model, make_model
+from digitlab.predict import predict, show_sheet
+from digitlab.prepare import mnistify
+from digitlab.synthetic import photo_like
+from digitlab.training import train
 
 def run(args, capsys):
     rc = main([str(a) for a in args]); out, err = capsys.readouterr()
@@ -114,7 +119,11 @@ def test_json(model_file, photos, capsys):
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert [o['name'] for o in out] == [str(p) for p in photos[:2]]
-    for o in out: assert len(o['top3']) == 3 and abs(sum(p for _,p in o['top3']) - 1) < 1 and 0 < o['prob'] <= 1
+    for o in out:
+        assert len(o['top3']) == 3 and set(o) == {'name', 'digit', 'prob', 'top3'}            # no thumbnails in the JSON
+        ps = [p for _,p in o['top3']]
+        assert ps == sorted(ps, reverse=True) and o['top3'][0] == [o['digit'], o['prob']]     # the best first: the digit itself
+        assert 0 < sum(ps) <= 1 + 1e-6 and o['prob'] > 1/10                                # probabilities of 10 classes
 
 def test_empty_folder(tmp_path, model_file, capsys):
     one_error(run(['predict', model_file, tmp_path], capsys), 'no image files')
@@ -175,3 +184,107 @@ def test_train_arguments(tmp_path, capsys):
     assert r.returncode == 0 and (tmp_path/'no'/'such'/'dir'/'m.safetensors').is_file(), r.stderr
     blocker = tmp_path/'file'; blocker.write_text('')
     one_error(run(['train', '--epochs', '1', '--out', blocker/'m'], capsys))
+
+# ---- one odd picture never stops the others ----------------------------------------------------------------------
+def test_lab_tiff_reads_its_lightness(tmp_path, model_file, photos):
+    "A LAB picture's A and B bands are colours, not transparency: it reads as its gray version does"
+    g = np.asarray(Image.open(photos[1]))
+    lab = Image.merge('LAB', [Image.fromarray(g), Image.new('L', g.shape[::-1], 128), Image.new('L', g.shape[::-1], 0)])
+    fn = tmp_path/'lab.tif'; lab.save(fn); assert Image.open(fn).mode == 'LAB'
+    np.testing.assert_allclose(load_gray(fn), g/255, atol=1e-6)
+    r, = predict(load_model(model_file), [fn])
+    assert r.digit == str(Y[1].item()), r
+
+def test_every_failure_is_one_pictures_error(tmp_path, model_file, photos, monkeypatch, capsys):
+    nan = np.full((40,40), 0.5, np.float32); nan[3,3] = np.nan
+    la = Image.new('La', (40,40))                        # premultiplied alpha: Pillow cannot convert every mode
+    rgba = np.stack([np.zeros((28,28))]*3 + [X[1].numpy()/255], -1)   # black ink where the alpha is: a 2 on white paper
+    res = predict(load_model(model_file), [nan, la, rgba, photos[0], np.zeros((40,40), complex)])
+    assert [('error' in r) for r in res] == [True, True, False, False, True], res
+    assert 'NaN' in res[0].error and "Pillow's mode La" in res[1].error and 'complex' in res[4].error
+    assert res[2].digit == str(Y[1].item()) and res[3].digit == str(Y[0].item())
+    import digitlab.predict as P                          # whatever goes wrong inside, for one picture only
+    real = P.mnistify
+    monkeypatch.setattr(P, 'mnistify', lambda o, **k: (_ for _ in ()).throw(RuntimeError('boom\nsecond line')) if k.get('name')=='the PngImageFile' else real(o, **k))
+    r1, r2 = predict(load_model(model_file), [Image.open(photos[3]), photos[0]])
+    assert r1.error == "the PngImageFile could not be read (RuntimeError: boom); save it again as PNG or JPEG." and r2.digit == str(Y[0].item())
+
+EPS = b'%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\n0 setgray 4 4 20 20 rectfill\nshowpage\n'
+FAKE_GS = '#!/bin/sh\ntouch "{marker}"\nexit 1\n'
+
+def test_no_external_program_is_ever_started(tmp_path, model_file):
+    "EPS and PostScript, whatever their name, are refused: Pillow would start Ghostscript (`gs`) for them. A fake `gs` first on PATH must never run"
+    bin_ = tmp_path/'bin'; bin_.mkdir(); marker = tmp_path/'gs-was-called'
+    gs = bin_/'gs'; gs.write_text(FAKE_GS.format(marker=marker)); gs.chmod(0o755)
+    pics = tmp_path/'pics'; pics.mkdir()
+    for name in ('drawing.eps', 'drawing.ps', 'drawing.pdf', 'renamed.png'): (pics/name).write_bytes(EPS)
+    env = {**__import__('os').environ, 'PATH': f"{bin_}:{__import__('os').environ['PATH']}"}
+    import subprocess, sys
+    # the test can fail: Pillow's own opener does start `gs` for this file
+    p = subprocess.run([sys.executable, '-c', f"from PIL import Image; im = Image.open({str(pics/'renamed.png')!r})\ntry: im.load()\nexcept Exception: pass"],
+                       env=env, capture_output=True, text=True)
+    assert marker.exists(), p.stderr
+    marker.unlink()
+    p = subprocess.run([sys.executable, '-m', 'digitlab', 'predict', str(model_file), str(pics), str(pics/'drawing.eps')],
+                       env=env, capture_output=True, text=True)
+    assert not marker.exists(), p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 1 and len(lines) == 2 and 'Traceback' not in p.stderr, p.stderr   # renamed.png (in the folder) and drawing.eps (named)
+    assert all('not an image in a format digitlab reads' in l for l in lines) and 'drawing.ps' not in p.stderr and 'drawing.pdf' not in p.stderr
+    with pytest.raises(DigitError, match='not an image in a format'): open_image(pics/'drawing.eps')
+
+# ---- model metadata is untrusted ---------------------------------------------------------------------------------
+def _with_meta(tmp_path, model_file, name, **changes):
+    "A copy of the model file with some metadata changed (the tensors untouched)"
+    m = load_model(model_file)
+    return save_model(m, tmp_path/name, {**m.meta, **changes})
+
+BAD_META = dict(
+    huge=(dict(arch_kwargs={'chans': [1, 100000, 100000, 10]}), 'from 1 to 4096'),
+    deep=(dict(arch_kwargs={'chans': [1]*400+[10]}), 'chans must be a list of 3 to 17'),
+    not_ints=(dict(arch_kwargs={'chans': [1, 16.5, 10]}), 'whole numbers'),
+    unknown_arg=(dict(arch_kwargs={'chans': [1,16,32,64,128,10], 'evil': 1}), 'arguments simple_cnn does not take'),
+    std0=(dict(std=0), 'its std is 0'),
+    std_nan=(dict(std=float('nan')), 'its std is not a number'),
+    mean_str=(dict(mean='0.13'), 'its mean is not a number'),
+    short_vocab=(dict(vocab=[str(i) for i in range(9)]), 'gives 10 outputs for 9 labels'),
+    escape_vocab=(dict(vocab=['\x1b[31m0']+[str(i) for i in range(1, 10)]), 'printable labels'),
+    same_vocab=(dict(vocab=['1']*10), 'different, printable'),
+    arch_list=(dict(arch=['simple_cnn']), 'cannot build'),
+)
+
+@pytest.mark.parametrize('case', list(BAD_META))
+def test_untrusted_metadata(case, tmp_path, model_file, capsys):
+    changes, words = BAD_META[case]
+    fn = _with_meta(tmp_path, model_file, case, **changes)
+    with pytest.raises(DigitError, match=words.replace('(', r'\(').replace('[', r'\[')): load_model(fn)
+    one_error(run(['predict', fn, tmp_path/'nothing.png'], capsys), words, str(fn))
+
+def test_huge_architecture_never_allocated(tmp_path, model_file, monkeypatch):
+    "Within the limits, a file that names a model far bigger than its tensors is refused after building it on the meta device, before any memory is used"
+    import digitlab.modelfile as M
+    fn = _with_meta(tmp_path, model_file, 'big', arch_kwargs={'chans': [1]+[4096]*15+[10]})   # 2.3 billion weights: 9 GB
+    monkeypatch.setattr(torch.nn.Module, 'to_empty', lambda *a, **k: pytest.fail('allocated a model before checking its tensors'))
+    with pytest.raises(DigitError, match='another architecture'): M.load_model(fn)
+
+def test_two_classes_give_a_top_two(tmp_path, photos):
+    "A valid model of two classes (3 and 7) loads and predicts; its 'top 3' has the two it has"
+    from digitlab.idx import mnist_stats
+    fn = save_model(make_model(chans=[1,8,16,32,64,2]), tmp_path/'two', dict(arch='simple_cnn', arch_kwargs={'chans': [1,8,16,32,64,2]},
+                    mean=mnist_stats()[0], std=mnist_stats()[1], vocab=['3', '7']))
+    r, = predict(load_model(fn), [photos[0]])
+    assert r.digit in ('3', '7') and [d for d,_ in r.top3] in (['3','7'], ['7','3']) and abs(sum(p for _,p in r.top3)-1) < 1e-5
+
+# ---- the sheet ---------------------------------------------------------------------------------------------------
+def test_sheet_reuses_what_predict_made(tmp_path, model_file, photos, monkeypatch):
+    "predict keeps a small thumbnail and the 28×28 image; show_sheet draws them without opening a picture again, in pages"
+    res = predict(load_model(model_file), photos[:3])
+    for r in res: assert r.seen.shape == (28,28) and r.seen.dtype == np.uint8 and max(r.thumb.shape) <= 96
+    import digitlab.images as I, digitlab.prepare as Pr, digitlab.predict as P
+    for mod, name in ((I, 'open_image'), (I, 'load_gray'), (Pr, 'mnistify'), (P, 'mnistify'), (P, 'load_gray')):
+        if hasattr(mod, name): monkeypatch.setattr(mod, name, lambda *a, **k: pytest.fail('decoded a picture again'))
+    many = [r for _ in range(34) for r in res]                                  # 102 results: three pages of 48
+    out = show_sheet([None]*len(many), many, tmp_path/'sheet.png')
+    assert [f.name for f in out] == ['sheet.png', 'sheet-2.png', 'sheet-3.png'] and all(f.stat().st_size > 1000 for f in out)
+    w, h = Image.open(out[0]).size
+    assert h < 2000 and Image.open(out[2]).size[1] < h                           # a page stays a readable size; the last one is shorter

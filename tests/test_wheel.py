@@ -32,6 +32,8 @@ def test_wheel_installs_and_works_offline(tmp_path):
     assert r.returncode == 0 and 'seeds)' in r.stdout, (r.stdout, r.stderr)
     r = offline([str(py), '-c', "from digitlab.exercises import check, exercises; print(len(exercises())); check('ch13.conv_out_size', lambda n, ks, stride=1, padding=0: (n + 2*padding - ks)//stride + 1)"], env, cwd=tmp_path)
     assert r.returncode == 0 and '✓ ch13.conv_out_size' in r.stdout, (r.stdout, r.stderr)   # the exercises and their checks ship in the wheel
+    from digitlab.exercises import exercises
+    assert r.stdout.split()[0] == str(len(exercises())), r.stdout   # all of them: every exercise module is in the wheel
     r = offline([str(env_dir/'bin'/'digitlab'), 'data', '--only', 'mnist_sample'], env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path/'fh'/'data'/'mnist_sample'/'valid'/'7').is_dir()
@@ -43,7 +45,7 @@ def test_wheel_installs_and_works_offline(tmp_path):
     import json, numpy as np
     from PIL import Image
     from digitlab.data import load_mnist
-    from digitlab.predict import photo_like
+    from digitlab.synthetic import photo_like
     x, y = load_mnist('test')
     Image.fromarray(photo_like(x[0].numpy(), np.random.default_rng(0))).save(tmp_path/'photo.png')
     r = offline([str(env_dir/'bin'/'digitlab'), 'predict', str(tmp_path/'m.safetensors'), str(tmp_path/'photo.png'), '--json'], env, cwd=tmp_path)

@@ -8,7 +8,7 @@ docstring is the leading comment of the first cell exported there, and an empty 
 
 Configured in pyproject.toml (`export_procs = "tools.nbdev_modules:ModuleStarter"`); nbdev imports it from the
 repository's root, so run `make export` (or `PYTHONPATH=. nbdev-export`). Inside Jupyter, the notebooks' last
-cell (`nbdev_export()`) finds it too: nbdev imports it while the repository's root is the working directory.
+cell puts the repository's root on `sys.path` before it calls `nbdev_export()`.
 """
 from pathlib import Path
 from nbdev.config import get_config

@@ -9,11 +9,17 @@ Checks: the version is defined once (`digitlab/__init__.py`, read by setuptools)
 console script, and nothing from tests/, nbs/ or bench/; the sdist holds the notebooks, tests and licence; a fresh venv
 installs the wheel and `digitlab data` then `digitlab data --check` pass on a fresh fastai folder.
 """
-import argparse, os, re, shutil, subprocess, sys, sysconfig, tarfile, tempfile, venv, zipfile
+import argparse, ast, os, re, shutil, subprocess, sys, sysconfig, tarfile, tempfile, venv, zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-WHEEL_MUST = ['digitlab/__init__.py', 'digitlab/data.py', 'digitlab/predict.py', 'digitlab/cli.py', 'digitlab/exercises.py', 'digitlab/exercises_ch4.py', 'digitlab/exercises_ch13.py', 'digitlab/seeds.json', 'digitlab/benchmarks.json',
+
+def exercise_modules():
+    "The modules that define the exercises: `EXERCISE_MODULES` of digitlab/exercises.py, read (importing it needs torch)"
+    tree = ast.parse((ROOT/'digitlab'/'exercises.py').read_text(encoding='utf-8'))
+    return next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign) and any(getattr(t, 'id', None) == 'EXERCISE_MODULES' for t in n.targets))
+
+WHEEL_MUST = ['digitlab/__init__.py', 'digitlab/data.py', 'digitlab/predict.py', 'digitlab/cli.py', 'digitlab/__main__.py', 'digitlab/errors.py', 'digitlab/idx.py', 'digitlab/folders.py', 'digitlab/loaders.py', 'digitlab/spreads.py', 'digitlab/images.py', 'digitlab/prepare.py', 'digitlab/synthetic.py', 'digitlab/training.py', 'digitlab/modelfile.py', 'digitlab/distributed.py', 'digitlab/exercises.py', *(f'digitlab/{m}.py' for m in exercise_modules()), 'digitlab/seeds.json', 'digitlab/benchmarks.json',
               'digitlab/mnist/README.md', *(f'digitlab/mnist/{n}-ubyte.gz' for n in ('train-images-idx3', 'train-labels-idx1', 't10k-images-idx3', 't10k-labels-idx1'))]
 SDIST_MUST = ['pyproject.toml', 'LICENSE', 'CHANGELOG.md', 'nbs/00_data.ipynb', 'nbs/12_your_digits.ipynb', 'tests/test_predict.py']
 
