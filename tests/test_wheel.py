@@ -13,7 +13,10 @@ def test_wheel_installs_and_works_offline(tmp_path):
         assert f'digitlab/mnist/{f}' in names
     assert 'digitlab/seeds.json' in names and 'digitlab/benchmarks.json' in names   # the spreads and benchmarks the notebooks print
     meta = zipfile.ZipFile(whl).read(next(n for n in names if n.endswith('METADATA'))).decode()
-    assert 'Requires-Dist: fastai>=2.8.12' in meta and 'License-Expression: Apache-2.0 AND CC-BY-SA-3.0' in meta
+    fastai, = [l for l in meta.splitlines() if l.startswith('Requires-Dist: fastai')]
+    assert '>=2.8.12' in fastai and '<2.9' in fastai and 'License-Expression: Apache-2.0 AND CC-BY-SA-3.0' in meta   # the fastai our corrections were written for
+    acc = [l for l in meta.splitlines() if l.startswith('Requires-Dist: accelerate')]
+    assert acc and all('extra == "distributed"' in l or 'extra == "dev"' in l for l in acc), acc   # only for --procs: an extra
     for dep in ('numpy', 'pillow', 'fastcore', 'fastprogress', 'torch', 'pandas', 'safetensors', 'scipy'):   # what digitlab imports itself
         assert any(l.startswith(f'Requires-Dist: {dep}') for l in meta.splitlines()), dep
     assert any(n.endswith('entry_points.txt') for n in names)
