@@ -41,11 +41,13 @@ def _parser():
     t = sub.add_parser('train', help="train the course's final CNN on the embedded MNIST and save it as safetensors",
                        description="Train the course's final CNN (fastai Learner, fit_one_cycle, in-memory MNIST) and save "
                                    "OUT.safetensors: weights, BatchNorm buffers, and what is needed to use them. No pickle.")
-    t.add_argument('--epochs', type=_count, default=None, help="epochs (default: 2; 12 with --best)")
-    t.add_argument('--bs', type=_count, default=None, help="batch size (default: 256; 128 with --best)")
+    t.add_argument('--epochs', type=_count, default=None, help="epochs (default: the recipe's, 2; 12 with --best)")
+    t.add_argument('--bs', type=_count, default=None, help="batch size (default: the recipe's, 256; 128 with --best)")
     t.add_argument('--seed', type=int, default=42, help="random seed, set before the loaders are made (default: 42)")
     t.add_argument('--lr', type=_rate, default=None, help="peak learning rate of the 1cycle schedule, a positive number (default: 0.1)")
-    t.add_argument('--best', action='store_true', help="the most accurate recipe (random shifts of up to 2 pixels, 12 epochs at batch size 128: several times longer)")
+    t.add_argument('--recipe', choices=['fast', 'plain', 'best'], default=None, help="fast (the default: 2 epochs, with augmentation: other pens, "
+                   "low-resolution scans, small distortions), plain (fast without augmentation) or best (as --best)")
+    t.add_argument('--best', action='store_true', help="the most accurate recipe on MNIST (random shifts of up to 2 pixels, 12 epochs at batch size 128: several times longer)")
     t.add_argument('--out', type=Path, default=Path('digits'), help="model file; .safetensors is added (default: digits)")
     t.add_argument('--procs', type=_count, default=None, help="train in N processes with torch.distributed (gloo on CPUs, NCCL on GPUs), "
                    "each on its share of every batch; or start `digitlab train` with torchrun instead (needs `pip install 'digitlab[distributed]'`)")
@@ -65,7 +67,7 @@ def _parser():
 
 def _train_argv(a):
     "The `digitlab train` arguments each process of `--procs` runs with (as `--name=value`, so that a value may start with `-`)"
-    opts = dict(epochs=a.epochs, bs=a.bs, lr=a.lr, seed=a.seed, out=a.out, checkpoint=a.checkpoint)
+    opts = dict(recipe=a.recipe, epochs=a.epochs, bs=a.bs, lr=a.lr, seed=a.seed, out=a.out, checkpoint=a.checkpoint)
     return ['train', *[f'--{k}={v}' for k,v in opts.items() if v is not None], *['--best']*a.best, *['--resume']*a.resume]
 
 def _shown(s):
@@ -76,7 +78,7 @@ def _err(msg): print(f"digitlab: error: {_shown(msg)}", file=sys.stderr); return
 
 def _train(a):
     from fastai.torch_core import num_distrib, rank_distrib
-    from digitlab.training import train, check_settings, check_resume, RECIPES
+    from digitlab.training import train, check_settings, check_resume, RECIPES, recipe_name
     from digitlab.modelfile import save_model
     ranked,rank = num_distrib()>1, rank_distrib()   # this process is one of several: torchrun (or --procs) started it
     if a.procs and ranked: return _err("--procs starts the processes itself, and torchrun has already started them: use one or the other.")
@@ -86,8 +88,8 @@ def _train(a):
     if (a.procs or 1)>1:   # everything that can be refused is refused here, before any process starts
         from digitlab.distributed import launch, max_procs, backend
         from digitlab.idx import mnist_tensors
-        r = RECIPES['best' if a.best else 'fast']
-        run = dict(recipe='best' if a.best else 'fast', epochs=a.epochs or r['epochs'], bs=a.bs or r['bs'],
+        name = recipe_name(a.recipe, a.best); r = RECIPES[name]
+        run = dict(recipe=name, epochs=a.epochs or r['epochs'], bs=a.bs or r['bs'],
                    lr=r['lr'] if a.lr is None else a.lr, seed=a.seed, procs=a.procs)
         if a.procs>max_procs(): return _err(f"--procs {a.procs} is more than the {max_procs()} {'GPU' if backend()=='nccl' else 'CPU core'}s here: "
                                             f"each process needs one of its own; use --procs {max_procs()} or fewer.")
@@ -100,7 +102,7 @@ def _train(a):
         setup_rank()
     with (lost_peers() if ranked else contextlib.nullcontext()):   # another process died: say so in one line
         learn,meta = train(a.epochs, a.bs, a.seed, a.best, a.lr, progress=sys.stdout.isatty(), table=True,
-                           checkpoint=a.checkpoint, resume=a.resume)
+                           checkpoint=a.checkpoint, resume=a.resume, recipe=a.recipe)
     if rank: return 0   # only the first process writes and prints
     fn = save_model(learn.model, a.out, meta)
     on = f" on {meta.procs} processes" if meta.procs>1 else ""
