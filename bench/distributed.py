@@ -28,7 +28,7 @@ if __name__=='__main__':
         for _ in range(a.reps):   # interleaved, so that a noisy minute hurts every setup alike
             for k,(n,t) in setups.items(): res[k].append(run(n, t, d))
     base = statistics.median(r[0] for r in res[next(iter(res))])
-    print(f"digitlab train (fast recipe: 2 epochs, global batch 256), medians of {a.reps} runs on {cores} cores")
+    print(f"digitlab train (the default recipe: 2 epochs, global batch 256, augmentation), medians of {a.reps} runs on {cores} cores")
     rows = []
     for k,rs in res.items():
         tr,wall = statistics.median(r[0] for r in rs),statistics.median(r[1] for r in rs)
@@ -36,4 +36,4 @@ if __name__=='__main__':
         rows.append(dict(setup=k, procs=setups[k][0], threads=setups[k][1], train_seconds=round(tr, 1), ratio=round(tr/base, 2),
                          wall_seconds=round(wall, 1), accuracies=[round(r[2], 4) for r in rs]))
     record.save('distributed', rows, reps=a.reps,
-                about="digitlab train (fast recipe: 2 epochs, global batch 256): training seconds read from the model file, wall seconds of the whole command; medians, interleaved")
+                about="digitlab train (the default recipe: 2 epochs, global batch 256, augmentation): training seconds read from the model file, wall seconds of the whole command; medians, interleaved")

@@ -172,7 +172,7 @@ def _train(seed, **kw):
 @recipe('12_your_digits', 'digitlab train: the default recipe (the final CNN, bs 256, label smoothing, fit_one_cycle(2, 0.1), augmentation)')
 def train_fast(seed): return _train(seed)
 
-@recipe('12_your_digits', "digitlab train --recipe plain: the default without augmentation (version 0.0.1's default)")
+@recipe('12_your_digits', "digitlab train --recipe plain: the default without augmentation (the earlier default)")
 def train_plain(seed): return _train(seed, recipe='plain')
 
 @recipe('12_your_digits', 'digitlab train --best (random shifts of up to 2 pixels, bs 128, fit_one_cycle(12, 0.1), no other augmentation)')

@@ -43,7 +43,7 @@ def _disk(r):
 
 def restroke(x, # A 28×28 MNIST image, `uint8`
              px:float, # Pixels (of the 28×28 image) to add to each side of the stroke; negative: to take away
-             up:int=2, # Work at this many times the resolution, so that fractions of a pixel count
+             up:int=4, # Work at this many times the resolution, so that fractions of a pixel count
             ) -> np.ndarray: # 28×28 `uint8`
     "`x` written with a thicker pen (`px`>0, a grey dilation by a disk) or a thinner one (`px`<0, an erosion)"
     a = resize_gray(np.asarray(x, np.float32)/255, (28*up,)*2, Image.Resampling.BILINEAR)
@@ -74,7 +74,7 @@ def elastic(x, # A 28×28 MNIST image, `uint8`
 # %% ../nbs/12_your_digits.ipynb #23071201
 HARDER = dict(   # each: a function of an MNIST test image and a seeded generator, and what it does
     thick=(lambda x,rng: restroke(x, rng.uniform(0.5, 1.5)), 'stroke thickened by 0.5–1.5 pixels each side'),
-    thin=(lambda x,rng: restroke(x, -rng.uniform(0.25, 0.75)), 'stroke thinned by 0.25–0.75 pixels each side'),
+    thin=(lambda x,rng: restroke(x, -rng.uniform(0.5, 1.)), 'stroke thinned by 0.5–1 pixel each side'),
     low_res=(lambda x,rng: low_res(x, int(rng.integers(8, 13))), 'scanned at 8–12 pixels a side, enlarged back and sharpened'),
     elastic=(lambda x,rng: elastic(x, rng, alpha=rng.uniform(30, 40)), 'elastic distortion, alpha 30–40, sigma 4'),
     photos=(None, 'one of the four above at random, then made a photo (`photo_like`) and prepared by `mnistify`'))

@@ -21,14 +21,14 @@ from .modelfile import make_model
 
 RECIPES = dict(   # the course's final CNN. `fast`, the default: 99% in seconds, and other pens, scans and shapes seen in training (augmentation);
     fast=dict(chans=(1,16,32,64,128,10), epochs=2, bs=256, lr=0.1, shift=0, augment=True, smoothing=True),
-    plain=dict(chans=(1,16,32,64,128,10), epochs=2, bs=256, lr=0.1, shift=0, augment=False, smoothing=True),   # `fast` without it (the default of 0.0.1)
+    plain=dict(chans=(1,16,32,64,128,10), epochs=2, bs=256, lr=0.1, shift=0, augment=False, smoothing=True),   # `fast` without augmentation (the earlier default)
     best=dict(chans=(1,16,32,64,128,10), epochs=12, bs=128, lr=0.1, shift=2, augment=False, smoothing=True))  # the most accurate on MNIST we found in minutes
 
 def recipe_name(recipe, best):
     "The name of the recipe `train` runs: `recipe`, or with `best` 'best', or 'fast'"
     name = recipe or ('best' if best else 'fast')
     if name not in RECIPES: raise DigitError(f"there is no recipe {name!r}: choose one of {', '.join(RECIPES)}.")
-    if best and name!='best': raise DigitError(f"best asks for the 'best' recipe and recipe for {name!r}: give one or the other.")
+    if best and name!='best': raise DigitError(f"best=True (--best) asks for the 'best' recipe and recipe (--recipe) for {name!r}: give one or the other.")
     return name
 
 def _versions(): return {p: importlib.metadata.version(p) for p in ('digitlab', 'fastai', 'torch')}

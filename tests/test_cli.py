@@ -175,6 +175,11 @@ def test_values_that_look_like_options_reach_the_processes():
     assert '--out=-x' in argv and '--checkpoint=--ck' in argv
     b = _parser().parse_args(argv)
     assert (b.out, b.checkpoint, b.lr, b.seed) == (Path('-x'), Path('--ck'), 0.05, 42)
+    assert _parser().parse_args(_train_argv(_parser().parse_args(['train', '--recipe', 'plain']))).recipe == 'plain'
+
+def test_recipe_and_best_disagree(tmp_path, capsys):
+    line = one_sentence(run(['train', '--recipe', 'plain', '--best', '--out', str(tmp_path/'m')], capsys))
+    assert 'one or the other' in line and not (tmp_path/'m.safetensors').exists()
 
 def test_ctrl_c_is_one_line(capsys, monkeypatch):
     import digitlab.training as T
