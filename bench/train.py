@@ -76,7 +76,7 @@ if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--repeats', type=int, default=3)
     p.add_argument('--variants', choices=['all', 'none'], default='all')
-    p.add_argument('--compile', action='store_true', help='also the default recipe with torch.compile')
+    p.add_argument('--compile', action='store_true', help='also the plain recipe with torch.compile')
     p.add_argument('--max-seconds', type=float, default=30.)
     p.add_argument('--max-ratio', type=float, default=1.5)
     a = p.parse_args()

@@ -97,3 +97,11 @@ def test_seed_spreads_on_every_harder_set():
         for k in HARDER:
             sp = seed_spread(r, test_set=k)
             assert sp.n == 5 and 0 < sp.min <= sp.mean <= sp.max <= 1
+
+def test_seeded_like_everything_else():
+    "fastai's `set_seed` seeds Python's, NumPy's and torch's generators: the same seed, the same augmented batch"
+    from fastai.vision.all import set_seed, Pipeline
+    outs = []
+    for _ in range(2):
+        set_seed(3); outs.append(Pipeline(robust_tfms(), split_idx=0)(batch()))
+    assert torch.equal(*outs)
