@@ -41,8 +41,8 @@ def _parser():
     t = sub.add_parser('train', help="train the course's final CNN on the embedded MNIST and save it as safetensors",
                        description="Train the course's final CNN (fastai Learner, fit_one_cycle, in-memory MNIST) and save "
                                    "OUT.safetensors: weights, BatchNorm buffers, and what is needed to use them. No pickle.")
-    t.add_argument('--epochs', type=_count, default=None, help="epochs (default: the recipe's, 2; 12 with --best)")
-    t.add_argument('--bs', type=_count, default=None, help="batch size (default: the recipe's, 256; 128 with --best)")
+    t.add_argument('--epochs', type=_count, default=None, help="epochs (default: the recipe's: 2; 12 for best)")
+    t.add_argument('--bs', type=_count, default=None, help="batch size (default: the recipe's: 256; 128 for best)")
     t.add_argument('--seed', type=int, default=42, help="random seed, set before the loaders are made (default: 42)")
     t.add_argument('--lr', type=_rate, default=None, help="peak learning rate of the 1cycle schedule, a positive number (default: 0.1)")
     t.add_argument('--recipe', choices=['fast', 'plain', 'best'], default=None, help="fast (the default: 2 epochs, with augmentation: other pens, "
