@@ -17,7 +17,7 @@ NBS     := $(sort $(wildcard nbs/*.ipynb))
 # Notebooks run one at a time with all cores: two torch processes on two cores spin-wait each other.
 NB_WORKERS ?= 0
 
-.PHONY: site test lab data bench seeds install export check-export check-clean check-practice practice release-check wheel-notebooks nbtest pytest docs readme clean
+.PHONY: site test quick lab data bench seeds install export check-export check-clean check-practice practice release-check wheel-notebooks nbtest pytest docs readme clean
 
 install: $(VENV)/.installed
 
@@ -61,8 +61,13 @@ check-clean: install
 nbtest: data
 	$(BIN)/nbdev-test --n-workers $(NB_WORKERS) --timing --do-print
 
+# DIGITLAB_RELEASE names release-check's kept sdist, wheel and venv (`make test` sets it); without it the tests build their own.
 pytest: data
 	$(BIN)/python -m pytest -q tests
+
+# The tests marked slow are left out: export and clean checks, then the fast tests (≈ 2 min), for contributors between commits.
+quick: check-export check-clean check-practice
+	$(BIN)/python -m pytest -q -m 'not slow' tests
 
 # Each lesson's Your turn section and the practice copies in practice/ are generated from digitlab's exercises (tools/practice.py).
 check-practice: install
@@ -73,9 +78,18 @@ practice: export
 
 # The sdist and wheel as a release builds them: twine check, the wheel's files, a fresh venv that installs it (tools/release_check.py).
 release-check: install
-	$(PY) tools/release_check.py
+	$(PY) tools/release_check.py --keep .make/release
 
-test: check-export check-clean check-practice release-check nbtest pytest
+# Each step in turn, timed; the seconds per step are printed at the end (also when a step fails), and kept in .make/steps.
+TEST_STEPS := install data check-export check-clean check-practice release-check nbtest pytest
+test:
+	@mkdir -p .make; : > .make/steps; rc=0; \
+	for t in $(TEST_STEPS); do s=$$(date +%s); \
+	  $(MAKE) --no-print-directory $$t DIGITLAB_RELEASE=$(CURDIR)/.make/release || rc=$$?; \
+	  printf '%-15s %5d s%s\n' $$t $$(( $$(date +%s)-s )) "$$( [ $$rc = 0 ] || echo '   FAILED')" >> .make/steps; \
+	  [ $$rc = 0 ] || break; done; \
+	echo "make test: seconds per step"; cat .make/steps; \
+	awk '{s+=$$2} END {printf "%-15s %5d s\n", "total", s}' .make/steps; exit $$rc
 
 # Every lesson notebook as a Colab reader runs it: a fresh venv with only the wheel + jupyter, the network cut (≈ 12 min).
 wheel-notebooks: install

@@ -161,6 +161,16 @@ def cnn_final_ours(seed):
     return _fit_cnn(seed, lambda: simple_cnn(WIDE, norm='batch', norm_first=True), 5, 0.1, bs=128,
                     loss_func=LabelSmoothingCrossEntropyFlat(), batch_tfms=RandShift(2))
 
+# Further research (08): which normalization, and where. Each variant: one epoch of 1cycle at 0.06, bs 512, no norm in the output layer.
+NORMS = dict(norm_batch=('batch', False), norm_batch_first=('batch', True), norm_layer=('layer', False), norm_group=('group', False),
+             norm_instance=('instance', False), norm_none=(None, False))
+def _norm_recipe(name, norm, first):
+    what = f"further research: {norm or 'no'} normalization{', before the ReLU' if first else ''}, no norm in the output layer, bs 512, fit_one_cycle(1, 0.06)"
+    def f(seed): return _fit_cnn(seed, lambda: simple_cnn(norm=norm, norm_first=first, norm_out=False), 1, 0.06, bs=512)
+    f.__name__ = name
+    return recipe('08_cnn', what)(f)
+for _k,(_n,_f) in NORMS.items(): _norm_recipe(_k, _n, _f)
+
 # ---- beyond the book: `digitlab train` (12_your_digits), on MNIST and on each harder test set -------------------------
 def _train(seed, **kw):
     "`digitlab train` with a recipe: its accuracy on MNIST's test set, and on each of `digitlab.synthetic.HARDER`"

@@ -36,3 +36,40 @@ def site():
     r = subprocess.run([sys.executable, 'tools/docs.py', '--no-readme'], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     return ROOT/'_docs'
+
+@pytest.fixture(scope='session')
+def release(tmp_path_factory):
+    """The sdist, the wheel and a fresh venv with the wheel installed, as `tools/release_check.py --keep` leaves them: the ones
+    `make test` built in its release-check step (it names the folder in DIGITLAB_RELEASE), else built here, once per test run"""
+    import types, zipfile
+    sys.path.insert(0, str(ROOT/'tools'))
+    import release_check
+    sys.path.remove(str(ROOT/'tools'))
+    d = os.environ.get('DIGITLAB_RELEASE')
+    d = Path(d) if d else release_check.main(keep=tmp_path_factory.mktemp('release'))
+    v = release_check.version()
+    assert (d/'ok').is_file() and (d/'ok').read_text() == v, f"{d} holds no complete release check of version {v}"
+    whl, sd = d/'dist'/f'digitlab-{v}-py3-none-any.whl', d/'dist'/f'digitlab-{v}.tar.gz'
+    z = zipfile.ZipFile(whl)
+    stale = [n for n in z.namelist() if n.startswith('digitlab/') and not ((ROOT/n).is_file() and z.read(n) == (ROOT/n).read_bytes())]
+    assert not stale, f"the wheel in {d} is not this working tree's (it differs in {stale[:3]}): run `make release-check` again"
+    return types.SimpleNamespace(dir=d, wheel=whl, sdist=sd, venv=d/'venv', py=d/'venv'/'bin'/'python', bin=d/'venv'/'bin')
+
+@pytest.fixture(scope='session')
+def trained(release, tmp_path_factory):
+    "The one model of a test run: trained by the wheel's own `digitlab train --epochs 1`, offline, in the fresh venv (≈ a minute on 2 cores)"
+    import types
+    d = tmp_path_factory.mktemp('model')
+    r = offline([str(release.bin/'digitlab'), 'train', '--epochs', '1', '--out', str(d/'digits')], {'FASTAI_HOME': str(d/'fh')}, cwd=d)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return types.SimpleNamespace(file=d/'digits.safetensors', stdout=r.stdout, stderr=r.stderr)
+
+@pytest.fixture(scope='session')
+def model_file(trained):
+    "The model file of `trained`, for the predict and CLI tests (treat it as read-only: copy it to damage it)"
+    return trained.file
+
+def pytest_collection_modifyitems(items):
+    "A test that needs the session's release or model builds a wheel and trains (once per run): it is slow, left out of `make quick`"
+    for it in items:
+        if {'release', 'trained', 'model_file', 'site'} & set(getattr(it, 'fixturenames', ())): it.add_marker(pytest.mark.slow)

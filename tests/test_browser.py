@@ -24,6 +24,8 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
+import pytest
+pytestmark = pytest.mark.slow   # trains, builds or renders: left out of `make quick`
 
 @pytest.fixture(scope='module')
 def url(site):

@@ -1,5 +1,6 @@
 "The installed `digitlab` command, as a user runs it: offline, on a fresh FASTAI_HOME, on damaged files, on a bad folder."
 import shutil, sys
+import pytest
 from pathlib import Path
 from tests.conftest import BIN, offline
 
@@ -10,6 +11,7 @@ COUNT = ("import sys; from fastai.data.external import untar_data, URLs; "
          "sum(1 for _ in (m/'training').glob('*/*.png')), sum(1 for _ in (m/'testing').glob('*/*.png')), "
          "len(list((m/'training').iterdir())), len(list((m/'testing').iterdir())))")
 
+@pytest.mark.slow
 def test_data_offline_then_untar_data(tmp_path):
     env = {'FASTAI_HOME': str(tmp_path/'fastai_home')}   # empty: nothing downloaded, nothing written yet
     r = offline([DIGITLAB, 'data'], env)
@@ -23,6 +25,7 @@ def test_data_offline_then_untar_data(tmp_path):
     r = offline([DIGITLAB, 'data'], env)   # a second run does nothing, and says where
     assert r.returncode == 0 and 'mnist_png' in r.stdout
 
+@pytest.mark.slow
 def test_check_reports_problems(tmp_path):
     assert offline([DIGITLAB, 'data', '--only', 'mnist_sample', '--dest', str(tmp_path)]).returncode == 0
     (tmp_path/'mnist_sample'/'train'/'3'/'10.png').unlink()
@@ -109,6 +112,7 @@ def sample(sample_master, tmp_path):
 
 def check(d, capsys): return run(['data', '--check', '--only', 'mnist_sample', '--dest', str(d.parent)], capsys)
 
+@pytest.mark.slow
 def test_check_flags_extra_folders_and_files(sample, capsys):
     d = sample
     (d/'train'/'8').mkdir(); (d/'valid'/'notes.txt').write_text('hi'); (d/'valid'/'3'/'extra.jpg').write_bytes(b'x')
@@ -122,6 +126,7 @@ def test_check_flags_extra_folders_and_files(sample, capsys):
     assert 'valid/3: 1 file(s) that should not be there, e.g. extra.jpg' in r.stderr
     assert f'digitlab data --dest {d.parent}' in r.stderr
 
+@pytest.mark.slow
 def test_check_compares_labels_csv_rows(sample, capsys):
     csv = sample/'labels.csv'; good = csv.read_bytes()
     head, *rows = good.decode().splitlines()
@@ -140,6 +145,7 @@ def test_check_compares_labels_csv_rows(sample, capsys):
     assert check(sample, capsys).returncode == 0
     csv.write_bytes(good); assert check(sample, capsys).returncode == 0
 
+@pytest.mark.slow
 def test_incomplete_folder_reported_not_trusted(sample, capsys):
     d = sample; write = ['data', '--only', 'mnist_sample', '--dest', str(d.parent)]
     (d/'.digitlab-complete').unlink()                        # as fastai's own download: no marker, but every file there

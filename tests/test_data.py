@@ -64,6 +64,7 @@ def test_unwritable_data_folder(tmp_path):
     with pytest.raises(MnistError, match=r"Cannot write .*a_file/data/mnist_sample .*FASTAI_HOME"):
         make_mnist_folders('mnist_sample', data=blocker/'data')
 
+@pytest.mark.slow
 def test_interrupted_run_leaves_nothing_then_recovers(tmp_path, monkeypatch):
     data, n, save = tmp_path/'data', [0], Image.Image.save
     def flaky_save(self, *a, **k):
@@ -91,6 +92,7 @@ def test_second_run_does_nothing(tmp_path):
 def test_unknown_dataset(tmp_path):
     with pytest.raises(ValueError, match="mnist_sample"): make_mnist_folders('mnist_tiny', data=tmp_path)
 
+@pytest.mark.slow
 def test_fastai_home_honoured(tmp_path):
     code = ("from digitlab.data import make_mnist_folders; from fastai.data.external import untar_data, URLs; "
             "make_mnist_folders('mnist_sample'); print(untar_data(URLs.MNIST_SAMPLE))")
@@ -116,12 +118,14 @@ def test_data_folder_is_fastais_for_the_current_fastai_home(tmp_path, monkeypatc
 # ---- concurrency where no lock exists (Windows without msvcrt, or any filesystem without locks) ----------------------
 import digitlab.folders as fo
 
+@pytest.mark.slow
 def test_no_lock_never_deletes_another_writers_temp_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(fo, 'fcntl', None); monkeypatch.setattr(fo, 'msvcrt', None)
     data = tmp_path/'data'; other = data/'.mnist_sample.tmp999-abc'/'train'; other.mkdir(parents=True)   # another writer, busy
     make_mnist_folders('mnist_sample', data=data)
     assert other.is_dir() and check_mnist_folders('mnist_sample', data=data) == []
 
+@pytest.mark.slow
 def test_rename_onto_a_folder_another_writer_finished(tmp_path, monkeypatch):
     monkeypatch.setattr(fo, 'fcntl', None); monkeypatch.setattr(fo, 'msvcrt', None)
     data = tmp_path/'data'; rename, done = Path.rename, []
@@ -134,6 +138,7 @@ def test_rename_onto_a_folder_another_writer_finished(tmp_path, monkeypatch):
     assert _left(data) == ['.mnist_sample.lock', 'mnist_sample']      # our temporary folder is gone, theirs kept
     assert check_mnist_folders('mnist_sample', data=data) == []
 
+@pytest.mark.slow
 def test_marker_written_last(tmp_path, monkeypatch):
     data, n, save = tmp_path/'data', [0], Image.Image.save
     def flaky_save(self, *a, **k):
@@ -183,6 +188,7 @@ def test_decompression_is_capped(src, tmp_path, monkeypatch):
     assert peak < 1.5*MAX_IDX_BYTES, peak   # it stopped at the cap: never held the gigabyte
 
 # ---- a zipped install ----------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_zipped_install(tmp_path):
     "digitlab imported from a zip file (no folder to point a Path at) still reads its MNIST, through importlib.resources"
     z = tmp_path/'digitlab.zip'

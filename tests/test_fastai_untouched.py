@@ -1,5 +1,7 @@
 "digitlab never changes fastai behind a user's back: after `digitlab data`, `train` and `predict`, every fastai module, class and function is the one installed."
 import subprocess, sys, textwrap
+import pytest
+pytestmark = pytest.mark.slow   # trains, builds or renders: left out of `make quick`
 
 SCRIPT = textwrap.dedent('''
     import sys, types

@@ -12,6 +12,8 @@ from fastai.vision.all import (ImageDataLoaders, PILImageBW, TensorImageBW, Tens
 from fastai.data.core import TfmdDL
 from fastai.data.transforms import Transform
 from digitlab.data import mnist_dls, make_mnist_folders, load_mnist, MnistError, TensorDL
+import pytest
+pytestmark = pytest.mark.slow   # trains, builds or renders: left out of `make quick`
 
 warnings.filterwarnings('ignore', message='load_learner` uses Python')   # we load only the files we just wrote
 

@@ -61,17 +61,66 @@ def test_copies_without_exercises_run_the_lessons_code():
         lesson = [P.strip_directives(s) for s in code(P.load(p)) if not P.is_export_cell(s)]
         assert code(P.load(ROOT/'practice'/p.name)) == [s for s in lesson if s], p.name
 
-@pytest.mark.parametrize('name', [p.name for p in P.lessons() if with_answers(p)])
-def test_practice_copy_runs_without_answers(name, tmp_path):
-    "Executed top to bottom as a learner gets it, with no answer written: no error, and every check says so"
+def _run(cells, tmp_path):
+    "Execute `cells` (sources) in a fresh kernel, as a notebook; return the executed cells"
     import nbformat
     from nbclient import NotebookClient
-    nb = nbformat.read(ROOT/'practice'/name, as_version=4)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     NotebookClient(nb, timeout=600, kernel_name='python3', resources={'metadata': {'path': str(tmp_path)}}).execute()   # raises on any error
-    checks = [c for c in nb.cells if c.cell_type == 'code' and P.CHECK.match(c.source.strip())]
+    return nb.cells
+
+def _not_answered(name, cells):
+    checks = [c for c in cells if P.CHECK.match(c.source.strip())]
+    assert checks, name
     for c in checks:
         out = ''.join(o.get('text', '') for o in c.outputs)
         assert 'not answered yet' in out, (name, c.source, out)
+
+def _your_turn(nb):
+    "The code cells of a notebook's Your turn section, and those above it"
+    cells = nb['cells']
+    i = next(i for i,c in enumerate(cells) if c['cell_type'] == 'markdown' and P.src(c).startswith('## Your turn'))
+    return [P.src(c) for c in cells[:i] if c['cell_type'] == 'code'], [P.src(c) for c in cells[i:] if c['cell_type'] == 'code']
+
+LESSONS_WITH_ANSWERS = [p.name for p in P.lessons() if with_answers(p) and 'questionnaire' not in p.name]
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', LESSONS_WITH_ANSWERS)
+def test_practice_copy_runs_without_answers(name, tmp_path):
+    """A lesson's practice copy, with no answer written: no error, and every check says "not answered yet".
+    Above its Your turn section the copy is the lesson's code, which nbdev-test runs (make test), but for the exported answers,
+    which it imports from digitlab instead (checked here: the rest is equal, the imports run). The section itself starts with
+    its own imports and uses nothing from above it (checked below with the lesson's answers), so it runs here on its own:
+    executing the whole copy again would train every model of the lesson a second time."""
+    raw_above, _ = _your_turn(P.load(ROOT/'nbs'/name))
+    above, turn = _your_turn(P.load(ROOT/'practice'/name))
+    lesson_above = [P.strip_directives(s) for s in raw_above if not P.is_export_cell(s)]
+    imports = [s for s in above if s not in lesson_above]
+    for s in imports:   # only imports (and comments that say why) stand in for cells
+        assert re.fullmatch(r'(from digitlab(\.\w+)+ import [\w, ]+\n)+', ''.join(l+'\n' for l in s.splitlines() if not l.startswith('#'))), (name, s)
+    replaced = [r for r in raw_above if not P.is_export_cell(r) and P.strip_directives(r) and P.strip_directives(r) not in above]
+    assert all(re.search(r'^#\|\s*export\s*$', r, re.M) for r in replaced), (name, replaced)   # ...and only for exported cells
+    assert [s for s in above if s not in imports] == [s for s in lesson_above if s and s in above], name   # the rest: the lesson's cells, in order
+    _not_answered(name, _run(imports + turn, tmp_path))
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', LESSONS_WITH_ANSWERS)
+def test_your_turn_needs_nothing_from_the_lesson(name, tmp_path):
+    "The lesson's own Your turn section, answers included, passes every check in a fresh kernel: it depends on nothing above it"
+    _, turn = _your_turn(P.load(ROOT/'nbs'/name))
+    cells = _run([P.strip_directives(s) for s in turn], tmp_path)
+    checks = [c for c in cells if P.CHECK.match(c.source.strip())]
+    assert checks and all('✓' in ''.join(o.get('text', '') for o in c.outputs) for c in checks), name
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', [p.name for p in P.lessons() if 'questionnaire' in p.name])
+def test_questionnaire_copy_runs_without_answers(name, tmp_path):
+    "A questionnaire's practice copy, executed top to bottom as a learner gets it, with no answer written (its answers sit under each question)"
+    import nbformat
+    nb = nbformat.read(ROOT/'practice'/name, as_version=4)
+    from nbclient import NotebookClient
+    NotebookClient(nb, timeout=600, kernel_name='python3', resources={'metadata': {'path': str(tmp_path)}}).execute()
+    if any(P.CHECK.match(c.source.strip()) for c in nb.cells if c.cell_type == 'code'): _not_answered(name, nb.cells)
 
 def test_install_cells_pin_this_version():
     "Every notebook's install cell (lessons and practice copies) installs the digitlab its pages were made with: `__version__`, never whatever is newest"

@@ -8,6 +8,8 @@ import hashlib, json, random, sys, torch, torch.nn.functional as F
 from fastai.vision.all import Learner, accuracy, set_seed
 from digitlab.data import mnist_dls
 from digitlab.cnn import simple_cnn, RandShift
+import pytest
+pytestmark = pytest.mark.slow   # trains, builds or renders: left out of `make quick`
 if sys.argv[1] == 'after-other-work':           # a notebook's earlier cells: other draws from every generator
     random.random(); torch.rand(3); set_seed(7); mnist_dls((3,7)).one_batch()
 set_seed(1)

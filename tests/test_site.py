@@ -5,6 +5,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 import pytest
 from tests.conftest import ROOT
+import pytest
+pytestmark = pytest.mark.slow   # trains, builds or renders: left out of `make quick`
 
 PAGES = ['index', 'data', 'pixel_similarity', 'how_a_net_works', 'sgd', 'fastai_learner', 'learner', 'all_digits', 'convolutions', 'cnn',
          'questionnaire_ch4', 'questionnaire_ch13', 'cli', 'your_digits', 'distributed', 'exercises', 'exercises_ch4', 'exercises_ch13']

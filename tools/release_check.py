@@ -3,6 +3,7 @@
     python tools/release_check.py                 # here: the wheel's dependencies come from this venv (nothing downloaded)
     python tools/release_check.py --install-deps  # in CI: a clean venv that installs the wheel's dependencies from PyPI
     python tools/release_check.py --tag v0.0.1    # also: the tag names the package's version
+    python tools/release_check.py --keep DIR      # keep the files in DIR (dist/, venv/): `make test` hands them to the tests
 
 Checks: the version is defined once (`digitlab/__init__.py`, read by setuptools) and CHANGELOG.md has an entry for it;
 `twine check` passes on both files; the wheel holds the package, the four MNIST files, their licence, seeds.json and the
@@ -37,12 +38,13 @@ def version():
     if re.search(r'^version\s*=\s*["\']', (ROOT/'pyproject.toml').read_text(), re.M): fail('pyproject.toml writes a version too: keep it dynamic')
     return m[1]
 
-def main(tag=None, install_deps=False, dist=None):
+def main(tag=None, install_deps=False, dist=None, keep=None):
     v = version()
     if tag is not None and tag.removeprefix('v') != v: fail(f"the tag {tag} does not name the package's version {v}")
     if not re.search(rf'^## \[?{re.escape(v)}\]?', (ROOT/'CHANGELOG.md').read_text(), re.M): fail(f"CHANGELOG.md has no `## {v}` entry")
     ok(f"version {v}, defined once, in CHANGELOG.md")
-    tmp = Path(tempfile.mkdtemp(prefix='release-'))
+    if keep: tmp = Path(keep).resolve(); shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
+    else: tmp = Path(tempfile.mkdtemp(prefix='release-'))
     run([sys.executable, '-m', 'build', '--outdir', tmp/'dist', ROOT])
     whl, = (tmp/'dist').glob(f'digitlab-{v}-py3-none-any.whl'); sd, = (tmp/'dist').glob(f'digitlab-{v}.tar.gz')
     run([sys.executable, '-m', 'twine', 'check', '--strict', whl, sd]); ok(f"twine check: {whl.name}, {sd.name}")
@@ -74,12 +76,15 @@ def main(tag=None, install_deps=False, dist=None):
         dist.mkdir(parents=True, exist_ok=True)
         for f in (whl, sd): shutil.copy(f, dist/f.name)
         ok(f"copied {whl.name} and {sd.name} to {dist}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    if keep: (tmp/'ok').write_text(v); ok(f"kept the sdist, the wheel and the venv in {tmp}")
+    else: shutil.rmtree(tmp, ignore_errors=True)
+    return tmp
 
 if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--tag', default=None, help="the git tag being released, e.g. v0.0.1: it must name the version")
     p.add_argument('--install-deps', action='store_true', help="install the wheel's dependencies from the registry (CI)")
     p.add_argument('--dist', type=Path, default=None, help="copy the checked files here (the release workflow publishes them)")
+    p.add_argument('--keep', type=Path, default=None, help="build in this folder and keep what was built (dist/, venv/): the tests reuse it")
     a = p.parse_args()
-    main(a.tag, a.install_deps, a.dist)
+    main(a.tag, a.install_deps, a.dist, a.keep)
