@@ -73,3 +73,24 @@ def pytest_collection_modifyitems(items):
     "A test that needs the session's release or model builds a wheel and trains (once per run): it is slow, left out of `make quick`"
     for it in items:
         if {'release', 'trained', 'model_file', 'site'} & set(getattr(it, 'fixturenames', ())): it.add_marker(pytest.mark.slow)
+
+@pytest.fixture(scope='session')
+def small_files(tmp_path_factory):
+    "A small MNIST in IDX files (the first 600 training and 300 test images), and the SHA-256 of each uncompressed file"
+    import hashlib, struct, torch
+    from digitlab.idx import MNIST_FILES, mnist_tensors
+    d = tmp_path_factory.mktemp('small_mnist'); sums = {}
+    for split, n in (('train', 600), ('test', 300)):
+        x, y = mnist_tensors(split)
+        for nm, t in zip(MNIST_FILES[split], (x[:n], y[:n].to(torch.uint8))):
+            data = struct.pack('>I', 0x800 + t.dim()) + struct.pack(f'>{t.dim()}I', *t.shape) + t.numpy().tobytes()
+            (d/f'{nm}.gz').write_bytes(gzip.compress(data, mtime=0)); sums[nm] = hashlib.sha256(data).hexdigest()
+    return d, sums
+
+@pytest.fixture
+def small_src(small_files, monkeypatch):
+    "`small_files`' folder, its checksums put in place of MNIST's for this test: the data layer reads it as it reads MNIST"
+    import digitlab.idx
+    d, sums = small_files
+    for nm, h in sums.items(): monkeypatch.setitem(digitlab.idx.MNIST_SHA256, nm, h)
+    return d

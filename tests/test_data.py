@@ -64,29 +64,28 @@ def test_unwritable_data_folder(tmp_path):
     with pytest.raises(MnistError, match=r"Cannot write .*a_file/data/mnist_sample .*FASTAI_HOME"):
         make_mnist_folders('mnist_sample', data=blocker/'data')
 
-@pytest.mark.slow
-def test_interrupted_run_leaves_nothing_then_recovers(tmp_path, monkeypatch):
+def test_interrupted_run_leaves_nothing_then_recovers(tmp_path, monkeypatch, small_src):
     data, n, save = tmp_path/'data', [0], Image.Image.save
     def flaky_save(self, *a, **k):
         n[0] += 1
-        if n[0]==500: raise KeyboardInterrupt
+        if n[0]==50: raise KeyboardInterrupt
         return save(self, *a, **k)
     monkeypatch.setattr(Image.Image, 'save', flaky_save)
-    with pytest.raises(KeyboardInterrupt): make_mnist_folders('mnist_sample', data=data)
+    with pytest.raises(KeyboardInterrupt): make_mnist_folders('mnist_sample', data=data, src=small_src)
     assert [o for o in _left(data) if not o.endswith('.lock')] == []   # no half-made dataset, no temporary folder
     monkeypatch.setattr(Image.Image, 'save', save)
-    make_mnist_folders('mnist_sample', data=data)
-    assert check_mnist_folders('mnist_sample', data=data) == []
+    make_mnist_folders('mnist_sample', data=data, src=small_src)
+    assert check_mnist_folders('mnist_sample', data=data, src=small_src) == []
 
-def test_stale_temporary_folder_removed(tmp_path):
+def test_stale_temporary_folder_removed(tmp_path, small_src):
     data = tmp_path/'data'; stale = data/'.mnist_sample.tmpXYZ'/'train'; stale.mkdir(parents=True)
-    make_mnist_folders('mnist_sample', data=data)
+    make_mnist_folders('mnist_sample', data=data, src=small_src)
     assert _left(data) == ['.mnist_sample.lock', 'mnist_sample']
 
-def test_second_run_does_nothing(tmp_path):
-    data = tmp_path/'data'; make_mnist_folders('mnist_sample', data=data)
+def test_second_run_does_nothing(tmp_path, small_src):
+    data = tmp_path/'data'; make_mnist_folders('mnist_sample', data=data, src=small_src)
     f = data/'mnist_sample'/'train'/'3'/'10.png'; t = f.stat().st_mtime_ns
-    make_mnist_folders('mnist_sample', data=data)
+    make_mnist_folders('mnist_sample', data=data, src=small_src)
     assert f.stat().st_mtime_ns == t
 
 def test_unknown_dataset(tmp_path):
@@ -118,35 +117,35 @@ def test_data_folder_is_fastais_for_the_current_fastai_home(tmp_path, monkeypatc
 # ---- concurrency where no lock exists (Windows without msvcrt, or any filesystem without locks) ----------------------
 import digitlab.folders as fo
 
-@pytest.mark.slow
-def test_no_lock_never_deletes_another_writers_temp_folder(tmp_path, monkeypatch):
+def test_no_lock_never_deletes_another_writers_temp_folder(tmp_path, monkeypatch, small_src):
     monkeypatch.setattr(fo, 'fcntl', None); monkeypatch.setattr(fo, 'msvcrt', None)
     data = tmp_path/'data'; other = data/'.mnist_sample.tmp999-abc'/'train'; other.mkdir(parents=True)   # another writer, busy
-    make_mnist_folders('mnist_sample', data=data)
-    assert other.is_dir() and check_mnist_folders('mnist_sample', data=data) == []
+    make_mnist_folders('mnist_sample', data=data, src=small_src)
+    assert other.is_dir() and check_mnist_folders('mnist_sample', data=data, src=small_src) == []
 
-@pytest.mark.slow
-def test_rename_onto_a_folder_another_writer_finished(tmp_path, monkeypatch):
+def test_rename_onto_a_folder_another_writer_finished(tmp_path, monkeypatch, small_src):
     monkeypatch.setattr(fo, 'fcntl', None); monkeypatch.setattr(fo, 'msvcrt', None)
     data = tmp_path/'data'; rename, done = Path.rename, []
     def racing_rename(self, target):
         if not done:   # just before our rename, another writer (without a lock either) finishes the same dataset
-            done.append(1); make_mnist_folders('mnist_sample', data=Path(target).parent)
+            done.append(1); make_mnist_folders('mnist_sample', data=Path(target).parent, src=small_src)
         return rename(self, target)
     monkeypatch.setattr(Path, 'rename', racing_rename)
-    assert make_mnist_folders('mnist_sample', data=data) == {'mnist_sample': data/'mnist_sample'}
+    assert make_mnist_folders('mnist_sample', data=data, src=small_src) == {'mnist_sample': data/'mnist_sample'}
     assert _left(data) == ['.mnist_sample.lock', 'mnist_sample']      # our temporary folder is gone, theirs kept
-    assert check_mnist_folders('mnist_sample', data=data) == []
+    assert check_mnist_folders('mnist_sample', data=data, src=small_src) == []
 
-@pytest.mark.slow
-def test_marker_written_last(tmp_path, monkeypatch):
+def test_marker_written_last(tmp_path, monkeypatch, small_src):
+    from digitlab.folders import mnist_layout
     data, n, save = tmp_path/'data', [0], Image.Image.save
+    last = sum(len(i) for _,i in mnist_layout('mnist_sample', small_src).values())
     def flaky_save(self, *a, **k):
         n[0] += 1
-        if n[0]==14_434: raise OSError(28, 'No space left on device')   # the very last image
+        if n[0]==last: raise OSError(28, 'No space left on device')   # the very last image
         return save(self, *a, **k)
     monkeypatch.setattr(Image.Image, 'save', flaky_save)
-    with pytest.raises(MnistError, match='No space left'): make_mnist_folders('mnist_sample', data=data)
+    with pytest.raises(MnistError, match='No space left'): make_mnist_folders('mnist_sample', data=data, src=small_src)
+    assert n[0] == last
     assert [o for o in _left(data) if not o.endswith('.lock')] == []
 
 # ---- the Windows lock (msvcrt), on any machine: a stand-in for msvcrt ------------------------------------------------
