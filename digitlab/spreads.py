@@ -36,7 +36,7 @@ def _seeds(): return json.loads((files('digitlab')/'seeds.json').read_text())
 def seed_spread(recipe:str, # A recipe measured by `bench/seeds.py`, e.g. 'cnn_final_book'
                 margin:float=0.002, # Allowance below the minimum (and above the maximum) for another machine's rounding
                 test_set:str=None, # A harder test set the recipe was also measured on (`digitlab.synthetic.HARDER`); None: its own test set
-               ) -> AttrDict: # mean, min, max, n, floor, ceil, book, accs (per seed), text, seconds (median per run)
+               ) -> AttrDict: # mean, min, max, n, floor, ceil, book, accs (per seed), text
     "A recipe's accuracy over seeds, as measured by `bench/seeds.py` on the course's 2-core CPU"
     recipes = _seeds()['recipes']
     if recipe not in recipes: raise KeyError(f"no spread measured for {recipe!r}; known: {', '.join(recipes)}")
@@ -46,7 +46,7 @@ def seed_spread(recipe:str, # A recipe measured by `bench/seeds.py`, e.g. 'cnn_f
     accs = r['accs'] if test_set is None else harder[test_set]
     a = list(accs.values()); mean = sum(a)/len(a)
     return AttrDict(mean=mean, min=min(a), max=max(a), n=len(a), floor=min(a)-margin, ceil=max(a)+margin, book=r['book'],
-                    what=r['what'], seconds=r.get('median_seconds'), accs={int(k):v for k,v in accs.items()}, text=f"{mean:.4f} ({min(a):.4f}–{max(a):.4f}, {len(a)} seeds)")
+                    what=r['what'], accs={int(k):v for k,v in accs.items()}, text=f"{mean:.4f} ({min(a):.4f}–{max(a):.4f}, {len(a)} seeds)")
 
 def seed_spreads() -> pd.DataFrame:
     "Every recipe measured by `bench/seeds.py`: its lesson, what it is, the book's figure, and ours over seeds"

@@ -105,3 +105,11 @@ def test_seeded_like_everything_else():
     for _ in range(2):
         set_seed(3); outs.append(Pipeline(robust_tfms(), split_idx=0)(batch()))
     assert torch.equal(*outs)
+
+def test_harder_sets_in_processes_are_harder_sets():
+    "Made side by side in two processes, the sets are the ones `harder_set` makes in this process, bit for bit"
+    import digitlab.synthetic as S
+    made = S.harder_sets(['low_res', 'elastic'], procs=2)
+    assert {('low_res', None, 0), ('elastic', None, 0)} <= set(S._MADE)
+    for k in ('low_res', 'elastic'):
+        for a, b in zip(made[k], S.harder_set.__wrapped__(k)): assert torch.equal(a, b), k
